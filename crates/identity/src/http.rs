@@ -1,0 +1,399 @@
+//! Identity's HTTP routes under `/api/v1/identity`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use surge_kernel::auth::{AdminUser, AuthUser, Role};
+use surge_kernel::error::Problem;
+use surge_kernel::extract::{Json, Path, Query};
+use surge_kernel::idempotency::{self, Idempotency};
+use surge_kernel::page::{Page, PageQuery};
+use surge_kernel::ApiError;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::oauth::OAuth;
+use crate::service::{IdentityService, TokenPair, UserView};
+
+pub const REFRESH_COOKIE: &str = "surge_refresh";
+
+pub struct IdentityState {
+    pub svc: Arc<IdentityService>,
+    pub oauth: OAuth,
+    pub trust_forwarded_for: bool,
+}
+
+type St = State<Arc<IdentityState>>;
+
+pub fn router(state: Arc<IdentityState>, idem: Idempotency) -> Router {
+    let signup = Router::new()
+        .route("/signup", post(signup))
+        .layer(axum::middleware::from_fn_with_state(idem, idempotency::layer));
+    let routes = Router::new()
+        .route("/login", post(login))
+        .route("/token/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .route("/me", get(me).patch(update_me).delete(deactivate_me))
+        .route("/me/password", post(change_password))
+        .route("/nicknames/{nickname}", get(nickname))
+        .route("/admin/users", get(admin_list))
+        .route("/admin/users/{id}", patch(admin_update))
+        .route("/oauth/providers", get(oauth_providers))
+        .route("/oauth/{provider}/authorize", get(oauth_authorize))
+        .route("/oauth/{provider}/callback", get(oauth_callback))
+        .merge(signup)
+        .with_state(state);
+    Router::new().nest("/api/v1/identity", routes)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        signup, login, refresh, logout, logout_all, me, update_me, deactivate_me,
+        change_password, nickname, admin_list, admin_update, oauth_providers,
+        oauth_authorize, oauth_callback
+    ),
+    components(schemas(
+        SignupRequest, LoginRequest, RefreshRequest, UpdateMeRequest, PasswordChange,
+        AdminUpdate, NicknameAvailability, UserView, TokenPair, Problem, Role, UserPage
+    )),
+    tags((name = "identity", description = "Accounts, login, tokens, sessions and roles"))
+)]
+pub struct IdentityApi;
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UserPage {
+    items: Vec<UserView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignupRequest {
+    #[schema(example = "kim@example.com")]
+    email: String,
+    #[schema(example = "correct-horse-battery")]
+    password: String,
+    #[schema(example = "김서울")]
+    nickname: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// Optional when the `surge_refresh` cookie is sent.
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateMeRequest {
+    nickname: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// Not needed by accounts that only ever logged in with OAuth.
+    #[serde(default)]
+    current_password: String,
+    new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AdminUpdate {
+    role: Option<Role>,
+    active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NicknameAvailability {
+    nickname: String,
+    available: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UserSearch {
+    /// Part of an email or nickname.
+    q: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Creates an account.
+#[utoipa::path(post, path = "/api/v1/identity/signup", tag = "identity",
+    request_body = SignupRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),
+    responses(
+        (status = 201, body = UserView),
+        (status = 409, description = "`email_taken` or `nickname_taken`", body = Problem),
+        (status = 422, description = "`invalid_email`, `invalid_nickname`, `invalid_password`", body = Problem)))]
+async fn signup(State(s): St, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
+    let user = s.svc.signup(&req.email, &req.password, &req.nickname).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// The peer address, when the server was started with connect info.
+struct Peer(Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_xff: bool) -> String {
+    if trust_xff {
+        if let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+        {
+            return first.trim().to_owned();
+        }
+    }
+    peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string())
+}
+
+fn refresh_cookie(s: &IdentityState, token: &str, max_age: u64) -> HeaderValue {
+    let secure = if s.svc.cfg.secure_cookies { "; Secure" } else { "" };
+    let v = format!(
+        "{REFRESH_COOKIE}={token}; HttpOnly{secure}; SameSite=Strict; Path=/api/v1/identity; Max-Age={max_age}"
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn with_tokens(s: &IdentityState, pair: TokenPair) -> Response {
+    let cookie = refresh_cookie(s, &pair.refresh_token, s.svc.cfg.refresh_ttl.as_secs());
+    let mut res = Json(pair).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Logs in with email and password.
+#[utoipa::path(post, path = "/api/v1/identity/login", tag = "identity", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenPair, description = "also sets the refresh cookie"),
+        (status = 401, description = "`invalid_credentials`", body = Problem),
+        (status = 429, description = "`rate_limited`, with Retry-After", body = Problem)))]
+async fn login(
+    State(s): St,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let ip = client_ip(&headers, peer, s.trust_forwarded_for);
+    let pair = s.svc.login(&req.email, &req.password, &ip).await?;
+    Ok(with_tokens(&s, pair))
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == REFRESH_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Spends a refresh token for a new pair. A token used twice revokes its whole session.
+#[utoipa::path(post, path = "/api/v1/identity/token/refresh", tag = "identity",
+    request_body(content = Option<RefreshRequest>, description = "or send the refresh cookie"),
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "`invalid_refresh_token`, `refresh_reused`, `refresh_expired`", body = Problem)))]
+async fn refresh(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let req: RefreshRequest = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
+        req.refresh_token
+    };
+    let token = from_body.or_else(|| cookie_token(&headers)).ok_or_else(|| {
+        ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
+    })?;
+    let pair = s.svc.refresh(&token).await?;
+    Ok(with_tokens(&s, pair))
+}
+
+fn signed_out(s: &IdentityState) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, refresh_cookie(s, "", 0));
+    res
+}
+
+/// Ends this session: its refresh tokens and access tokens stop working.
+#[utoipa::path(post, path = "/api/v1/identity/logout", tag = "identity",
+    security(("bearer" = [])), responses((status = 204)))]
+async fn logout(State(s): St, who: AuthUser) -> Result<Response, ApiError> {
+    s.svc.logout(&who).await?;
+    Ok(signed_out(&s))
+}
+
+/// Ends every session of the caller.
+#[utoipa::path(post, path = "/api/v1/identity/logout-all", tag = "identity",
+    security(("bearer" = [])), responses((status = 204)))]
+async fn logout_all(State(s): St, who: AuthUser) -> Result<Response, ApiError> {
+    s.svc.revoke_sessions(who.id, None).await?;
+    Ok(signed_out(&s))
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/identity/me", tag = "identity",
+    security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+async fn me(State(s): St, who: AuthUser) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.svc.me(&who).await?))
+}
+
+/// Changes the caller's nickname.
+#[utoipa::path(patch, path = "/api/v1/identity/me", tag = "identity", request_body = UpdateMeRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 409, description = "`nickname_taken`", body = Problem)))]
+async fn update_me(
+    State(s): St,
+    who: AuthUser,
+    Json(req): Json<UpdateMeRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.svc.change_nickname(&who, &req.nickname).await?))
+}
+
+/// Deactivates the caller's account and ends all its sessions.
+#[utoipa::path(delete, path = "/api/v1/identity/me", tag = "identity",
+    security(("bearer" = [])), responses((status = 204)))]
+async fn deactivate_me(State(s): St, who: AuthUser) -> Result<Response, ApiError> {
+    s.svc.deactivate(who.id).await?;
+    Ok(signed_out(&s))
+}
+
+/// Changes the password (needs the current one) and ends every other session.
+#[utoipa::path(post, path = "/api/v1/identity/me/password", tag = "identity", request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, description = "`wrong_password`", body = Problem)))]
+async fn change_password(
+    State(s): St,
+    who: AuthUser,
+    Json(req): Json<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    s.svc
+        .change_password(&who, &req.current_password, &req.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether a nickname is free.
+#[utoipa::path(get, path = "/api/v1/identity/nicknames/{nickname}", tag = "identity",
+    params(("nickname" = String, Path)),
+    responses((status = 200, body = NicknameAvailability), (status = 422, body = Problem)))]
+async fn nickname(
+    State(s): St,
+    Path(nickname): Path<String>,
+) -> Result<Json<NicknameAvailability>, ApiError> {
+    let (nickname, available) = s.svc.check_nickname(&nickname).await?;
+    Ok(Json(NicknameAvailability {
+        nickname,
+        available,
+    }))
+}
+
+/// Lists users (admins only).
+#[utoipa::path(get, path = "/api/v1/identity/admin/users", tag = "identity",
+    params(PageQuery, UserSearch), security(("bearer" = [])),
+    responses((status = 200, body = UserPage), (status = 403, body = Problem)))]
+async fn admin_list(
+    State(s): St,
+    _admin: AdminUser,
+    Query(page): Query<PageQuery>,
+    Query(search): Query<UserSearch>,
+) -> Result<Json<Page<UserView>>, ApiError> {
+    Ok(Json(s.svc.list_users(&page, search.q.as_deref()).await?))
+}
+
+/// Changes a user's role or active flag (admins only).
+#[utoipa::path(patch, path = "/api/v1/identity/admin/users/{id}", tag = "identity",
+    request_body = AdminUpdate, params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn admin_update(
+    State(s): St,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AdminUpdate>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(
+        s.svc.admin_update(&admin, id, req.role, req.active).await?,
+    ))
+}
+
+/// The OAuth providers this server is configured for.
+#[utoipa::path(get, path = "/api/v1/identity/oauth/providers", tag = "identity",
+    responses((status = 200, body = Vec<String>)))]
+async fn oauth_providers(State(s): St) -> Json<Vec<String>> {
+    let mut names = s.oauth.names();
+    names.sort();
+    Json(names)
+}
+
+/// Starts an OAuth login: redirects to the provider (PKCE S256, one-time state).
+#[utoipa::path(get, path = "/api/v1/identity/oauth/{provider}/authorize", tag = "identity",
+    params(("provider" = String, Path, description = "kakao, github or intra42")),
+    responses((status = 303, description = "redirect to the provider"), (status = 404, body = Problem)))]
+async fn oauth_authorize(State(s): St, Path(provider): Path<String>) -> Result<Redirect, ApiError> {
+    Ok(Redirect::to(&s.oauth.authorize_url(&provider).await?))
+}
+
+/// Where the provider sends the browser back; answers with tokens (and the cookie).
+#[utoipa::path(get, path = "/api/v1/identity/oauth/{provider}/callback", tag = "identity",
+    params(("provider" = String, Path), CallbackQuery),
+    responses((status = 200, body = TokenPair), (status = 400, body = Problem), (status = 502, body = Problem)))]
+async fn oauth_callback(
+    State(s): St,
+    Path(provider): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    if let Some(err) = q.error {
+        return Err(ApiError::bad_request(
+            "oauth_denied",
+            format!("the provider did not authorize the login: {err}"),
+        ));
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Err(ApiError::bad_request(
+            "invalid_oauth_callback",
+            "code and state are required",
+        ));
+    };
+    let profile = s.oauth.complete(&provider, &code, &state).await?;
+    let pair = s.svc.oauth_login(&provider, &profile).await?;
+    Ok(with_tokens(&s, pair))
+}

@@ -1,0 +1,165 @@
+//! OAuth2 login end to end against a local fake provider (wiremock).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use surge_identity::oauth::{pkce_challenge, ProviderConfig};
+use surge_testkit::reqwest::StatusCode;
+use surge_testkit::serde_json::{json, Value};
+use surge_testkit::{assert_problem, Backend, TestApp};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+fn provider(name: &str, fake: &MockServer) -> ProviderConfig {
+    ProviderConfig {
+        name: name.into(),
+        client_id: "client-123".into(),
+        client_secret: "shh-secret".to_owned().into(),
+        redirect_uri: format!("http://127.0.0.1/api/v1/identity/oauth/{name}/callback"),
+        authorize_url: Some(format!("{}/authorize", fake.uri())),
+        token_url: Some(format!("{}/token", fake.uri())),
+        userinfo_url: Some(format!("{}/user", fake.uri())),
+        scopes: None,
+    }
+}
+
+fn form(req: &Request) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(&req.body).into_owned().collect()
+}
+
+/// Follows the authorize redirect like a browser would, returning (state, challenge).
+async fn start(app: &TestApp, name: &str) -> (String, String) {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/identity/oauth/{name}/authorize")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "client-123");
+    assert_eq!(q["code_challenge_method"], "S256");
+    (q["state"].clone(), q["code_challenge"].clone())
+}
+
+async fn fake_provider(userinfo: Value) -> (MockServer, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let fake = MockServer::start().await;
+    let verifiers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = verifiers.clone();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(move |req: &Request| {
+            let f = form(req);
+            let ok = f.get("grant_type").map(String::as_str) == Some("authorization_code")
+                && f.get("code").map(String::as_str) == Some("good-code")
+                && f.get("client_secret").map(String::as_str) == Some("shh-secret");
+            seen.lock().unwrap().push(f.get("code_verifier").cloned().unwrap_or_default());
+            if ok {
+                ResponseTemplate::new(200).set_body_json(json!({"access_token": "provider-token", "token_type": "bearer"}))
+            } else {
+                ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"}))
+            }
+        })
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", "Bearer provider-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(userinfo))
+        .mount(&fake)
+        .await;
+    (fake, verifiers)
+}
+
+#[tokio::test]
+async fn github_login_creates_then_reuses_the_account() {
+    let (fake, verifiers) = fake_provider(json!({"id": 9001, "login": "octocat", "email": null})).await;
+    let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
+        cfg.oauth.insert("github".into(), provider("github", &fake));
+    })
+    .await
+    .unwrap();
+    let (_, providers) = app.get("/api/v1/identity/oauth/providers", None).await;
+    assert_eq!(providers, json!(["github"]));
+
+    let (state, challenge) = start(&app, "github").await;
+    let (s, tokens) = app
+        .get(&format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    // PKCE: the verifier sent to the token endpoint matches the challenge we advertised.
+    let verifier = verifiers.lock().unwrap()[0].clone();
+    assert_eq!(pkce_challenge(&verifier), challenge);
+    let (_, me) = app.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    assert_eq!(me["nickname"], "octocat");
+    assert_eq!(me["role"], "USER");
+
+    // The state is single-use.
+    let (s, b) = app
+        .get(&format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"), None)
+        .await;
+    assert_problem(s, &b, 400, "invalid_oauth_state");
+
+    // Logging in again finds the same account.
+    let (state, _) = start(&app, "github").await;
+    let (_, tokens) = app
+        .get(&format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"), None)
+        .await;
+    let (_, me2) = app.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    assert_eq!(me2["id"], me["id"]);
+
+    // A rejected code, a denied consent, an unknown provider, a forged state.
+    let (state, _) = start(&app, "github").await;
+    let (s, b) = app
+        .get(&format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"), None)
+        .await;
+    assert_problem(s, &b, 400, "oauth_code_rejected");
+    let (s, b) = app.get("/api/v1/identity/oauth/github/callback?error=access_denied", None).await;
+    assert_problem(s, &b, 400, "oauth_denied");
+    let (s, b) = app.get("/api/v1/identity/oauth/myspace/authorize", None).await;
+    assert_problem(s, &b, 404, "unknown_provider");
+    let (s, b) = app
+        .get("/api/v1/identity/oauth/github/callback?code=good-code&state=forged", None)
+        .await;
+    assert_problem(s, &b, 400, "invalid_oauth_state");
+}
+
+#[tokio::test]
+async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nicknames_stay_unique() {
+    let (fake, _) = fake_provider(json!({
+        "id": 123456,
+        "kakao_account": {"email": "minji@example.com", "is_email_verified": true, "is_email_valid": true,
+                           "profile": {"nickname": "민지"}}
+    }))
+    .await;
+    let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
+        cfg.oauth.insert("kakao".into(), provider("kakao", &fake));
+    })
+    .await
+    .unwrap();
+    let existing = app.user("minji@example.com", "minji_pw").await;
+    let (state, _) = start(&app, "kakao").await;
+    let (s, tokens) = app
+        .get(&format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let (_, me) = app.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    assert_eq!(me["id"].as_str().unwrap(), existing.user_id, "linked, not duplicated");
+
+    // A different Kakao user whose nickname is taken gets a unique variant.
+    let (fake2, _) = fake_provider(json!({"id": 777, "kakao_account": {"profile": {"nickname": "minji_pw"}}})).await;
+    let app2 = TestApp::spawn_on(Backend::Embedded, |cfg| {
+        cfg.oauth.insert("kakao".into(), provider("kakao", &fake2));
+    })
+    .await
+    .unwrap();
+    app2.user("someone@example.com", "minji_pw").await;
+    let (state, _) = start(&app2, "kakao").await;
+    let (s, tokens) = app2
+        .get(&format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let (_, me) = app2.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    assert_ne!(me["nickname"], "minji_pw");
+    assert!(me["nickname"].as_str().unwrap().starts_with("minji_pw"));
+}

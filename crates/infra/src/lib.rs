@@ -1,0 +1,8 @@
+//! Adapters for the kernel ports. The server picks one per port from configuration:
+//! embedded (in-process) by default, Redis / PostgreSQL / MySQL when their URLs are set.
+
+pub mod bus;
+pub mod cache;
+pub mod db;
+pub mod pubsub;
+pub mod relay;

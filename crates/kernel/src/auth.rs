@@ -1,0 +1,112 @@
+//! Who is calling: the `AuthUser` extractor and the port that checks access tokens.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ApiError;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    User,
+    Mentor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "USER",
+            Role::Mentor => "MENTOR",
+            Role::Admin => "ADMIN",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "USER" => Some(Role::User),
+            "MENTOR" => Some(Role::Mentor),
+            "ADMIN" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The authenticated caller, taken from `Authorization: Bearer <access token>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub role: Role,
+    /// The login session (refresh-token family) the token was issued for.
+    pub session_id: Uuid,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Checks access tokens. Implemented by identity; reached through a request extension
+/// so every module can authenticate without knowing identity's types.
+#[async_trait]
+pub trait AccessTokens: Send + Sync + 'static {
+    async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError>;
+}
+
+/// The request extension the server installs.
+#[derive(Clone)]
+pub struct Authenticator(pub Arc<dyn AccessTokens>);
+
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(*user);
+        }
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthorized("unauthenticated", "a bearer access token is required")
+        })?;
+        let auth = parts
+            .extensions
+            .get::<Authenticator>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no authenticator installed")))?;
+        let user = auth.0.authenticate(token).await?;
+        parts.extensions.insert(user);
+        Ok(user)
+    }
+}
+
+/// An authenticated caller with the ADMIN role; 403 `forbidden` otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(ApiError::forbidden("forbidden", "this needs the ADMIN role"));
+        }
+        Ok(AdminUser(user))
+    }
+}

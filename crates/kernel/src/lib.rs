@@ -1,0 +1,33 @@
+//! The shared kernel: what every module and adapter agrees on.
+//!
+//! Value types (ids, clock, pagination, events), the error type every route answers
+//! with, and the infrastructure ports (traits) whose adapters live in `surge-infra`.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod idempotency;
+pub mod migration;
+pub mod module;
+pub mod page;
+pub mod ports;
+
+pub use error::{ApiError, ApiResult};
+
+/// A new time-ordered id (UUID v7): sorts by creation time, so it doubles as a cursor.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+/// Milliseconds since the Unix epoch: how every module stores instants (portable across
+/// SQLite, PostgreSQL and MySQL, no time-zone surprises).
+pub type Millis = i64;
+
+/// Formats stored milliseconds as RFC 3339 (UTC) for the wire.
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,94 @@
+//! The kernel's own tables: outbox, processed events, idempotency keys.
+
+use sea_orm_migration::prelude::*;
+
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(CreateKernelTables)]
+}
+
+struct CreateKernelTables;
+
+impl MigrationName for CreateKernelTables {
+    fn name(&self) -> &str {
+        "m20261121_000001_kernel_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateKernelTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("outbox"))
+                .if_not_exists()
+                .col(ColumnDef::new(Alias::new("id")).uuid().not_null().primary_key())
+                .col(ColumnDef::new(Alias::new("topic")).string_len(120).not_null())
+                .col(ColumnDef::new(Alias::new("event_key")).string_len(120).not_null())
+                .col(ColumnDef::new(Alias::new("payload")).text().not_null())
+                .col(ColumnDef::new(Alias::new("occurred_at")).big_integer().not_null())
+                .col(ColumnDef::new(Alias::new("published_at")).big_integer().null())
+                .col(ColumnDef::new(Alias::new("attempts")).integer().not_null().default(0))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_outbox_pending")
+                .table(Alias::new("outbox"))
+                .col(Alias::new("published_at"))
+                .col(Alias::new("id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("processed_events"))
+                .if_not_exists()
+                .col(ColumnDef::new(Alias::new("consumer")).string_len(100).not_null())
+                .col(ColumnDef::new(Alias::new("event_id")).uuid().not_null())
+                .col(ColumnDef::new(Alias::new("handled_at")).big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("consumer"))
+                        .col(Alias::new("event_id")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("idempotency_keys"))
+                .if_not_exists()
+                .col(ColumnDef::new(Alias::new("scope")).string_len(150).not_null())
+                .col(ColumnDef::new(Alias::new("idem_key")).string_len(150).not_null())
+                .col(ColumnDef::new(Alias::new("request_hash")).string_len(64).not_null())
+                .col(ColumnDef::new(Alias::new("status_code")).integer().null())
+                .col(ColumnDef::new(Alias::new("response_body")).text().null())
+                .col(ColumnDef::new(Alias::new("created_at")).big_integer().not_null())
+                .col(ColumnDef::new(Alias::new("expires_at")).big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("scope"))
+                        .col(Alias::new("idem_key")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_idempotency_expiry")
+                .table(Alias::new("idempotency_keys"))
+                .col(Alias::new("expires_at"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["idempotency_keys", "processed_events", "outbox"] {
+            m.drop_table(Table::drop().table(Alias::new(t)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! Infrastructure ports. Adapters live in `surge-infra`; every adapter of a port passes
+//! the same contract suite in `surge-testkit`. Errors are unexpected failures only
+//! (a missing key is `Ok(None)`, not an error), so they are `anyhow`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use uuid::Uuid;
+
+use crate::events::EventEnvelope;
+
+/// Short-lived shared values: read caches, rate-limit counters, one-time states.
+#[async_trait]
+pub trait Cache: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> anyhow::Result<()>;
+    async fn delete(&self, key: &str) -> anyhow::Result<()>;
+    /// Stores only if the key is absent; `true` if this call stored it.
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> anyhow::Result<bool>;
+    /// Reads and removes in one atomic step: a value is taken at most once.
+    async fn take(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Adds one and returns the new count; the first increment starts the TTL.
+    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64>;
+    /// Seconds until the key expires, if it exists and has a TTL.
+    async fn ttl_secs(&self, key: &str) -> anyhow::Result<Option<u64>>;
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// Fan-out of live messages to whoever is subscribed now (SSE streams, chat sockets).
+/// Not durable: a message published while nobody listens is gone.
+#[async_trait]
+pub trait PubSub: Send + Sync + 'static {
+    async fn publish(&self, channel: &str, payload: Vec<u8>) -> anyhow::Result<()>;
+    /// Messages published on `channel` from now on, until the stream is dropped.
+    async fn subscribe(&self, channel: &str) -> anyhow::Result<BoxStream<'static, Vec<u8>>>;
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// Handles one event. Must be idempotent: the bus delivers at least once.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    async fn handle(&self, event: &EventEnvelope) -> anyhow::Result<()>;
+}
+
+/// Durable-ish delivery of domain events between modules. The outbox relay is the only
+/// publisher; modules write events into the outbox inside their own transaction.
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Returns once the event is accepted: handed to every local subscriber and handled
+    /// (in-process), or stored by the broker (JetStream). An error means "try again".
+    async fn publish(&self, event: &EventEnvelope) -> anyhow::Result<()>;
+    /// Delivers every event whose topic is in `topics` to `handler`, under a durable
+    /// consumer name: instances sharing a name share the work.
+    async fn subscribe(
+        &self,
+        consumer: &str,
+        topics: &[&str],
+        handler: Arc<dyn EventHandler>,
+    ) -> anyhow::Result<()>;
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// A notification any module can send to a user.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NewNotification {
+    /// Stable kind, e.g. `welcome`, `room_joined`.
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// Stores a notification for a user and pushes it to their live streams.
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    async fn notify(&self, user_id: Uuid, notification: NewNotification) -> anyhow::Result<Uuid>;
+}
+
+/// What other modules may know about a user, without reading identity's tables.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub nickname: String,
+    pub role: crate::auth::Role,
+    pub active: bool,
+}
+
+#[async_trait]
+pub trait UserDirectory: Send + Sync + 'static {
+    async fn find(&self, id: Uuid) -> anyhow::Result<Option<UserSummary>>;
+}

@@ -1,0 +1,192 @@
+//! Notification routes under `/api/v1/notifications`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use futures::stream::{self, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use surge_kernel::auth::{bearer_token, AuthUser, Authenticator};
+use surge_kernel::error::Problem;
+use surge_kernel::extract::{Json, Query};
+use surge_kernel::page::{Page, PageQuery};
+use surge_kernel::ApiError;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::service::{channel, NotificationService, NotificationView};
+
+type St = State<Arc<NotificationService>>;
+
+pub fn router(svc: Arc<NotificationService>) -> Router {
+    let routes = Router::new()
+        .route("/", get(list))
+        .route("/unread-count", get(unread_count))
+        .route("/read", post(mark_read))
+        .route("/stream", get(stream))
+        .with_state(svc);
+    Router::new().nest("/api/v1/notifications", routes)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, unread_count, mark_read, stream),
+    components(schemas(NotificationView, MarkRead, Marked, UnreadCount, Problem, NotificationPage)),
+    tags((name = "notifications", description = "Stored notifications and the live SSE stream"))
+)]
+pub struct NotificationsApi;
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NotificationPage {
+    items: Vec<NotificationView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct MarkRead {
+    /// These notifications; omit and send `all: true` for every one.
+    ids: Option<Vec<Uuid>>,
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Marked {
+    updated: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnreadCount {
+    count: u64,
+}
+
+/// My notifications, unread first.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
+    params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = NotificationPage), (status = 401, body = Problem)))]
+async fn list(
+    State(s): St,
+    who: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<NotificationView>>, ApiError> {
+    Ok(Json(s.list(who.id, &q).await?))
+}
+
+/// How many of my notifications are unread.
+#[utoipa::path(get, path = "/api/v1/notifications/unread-count", tag = "notifications",
+    security(("bearer" = [])), responses((status = 200, body = UnreadCount)))]
+async fn unread_count(State(s): St, who: AuthUser) -> Result<Json<UnreadCount>, ApiError> {
+    Ok(Json(UnreadCount {
+        count: s.unread_count(who.id).await?,
+    }))
+}
+
+/// Marks notifications read: `{"ids": [...]}` or `{"all": true}`.
+#[utoipa::path(post, path = "/api/v1/notifications/read", tag = "notifications",
+    request_body = MarkRead, security(("bearer" = [])),
+    responses((status = 200, body = Marked), (status = 422, body = Problem)))]
+async fn mark_read(
+    State(s): St,
+    who: AuthUser,
+    Json(req): Json<MarkRead>,
+) -> Result<Json<Marked>, ApiError> {
+    let updated = match (req.ids, req.all) {
+        (None, true) => s.mark_read(who.id, None).await?,
+        (Some(ids), false) if ids.len() <= 1000 => s.mark_read(who.id, Some(&ids)).await?,
+        _ => {
+            return Err(ApiError::validation(
+                "send either up to 1000 `ids` or `all: true`",
+            ))
+        }
+    };
+    Ok(Json(Marked { updated }))
+}
+
+/// The caller from the Authorization header or, for browsers' EventSource (which cannot
+/// set headers), the `access_token` query parameter.
+struct StreamUser(AuthUser);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if bearer_token(parts).is_some() {
+            return Ok(StreamUser(AuthUser::from_request_parts(parts, state).await?));
+        }
+        let token = parts
+            .uri
+            .query()
+            .and_then(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == "access_token")
+                    .map(|(_, v)| v.to_owned())
+            })
+            .ok_or_else(|| ApiError::unauthorized("unauthenticated", "a bearer access token is required"))?;
+        let auth = parts
+            .extensions
+            .get::<Authenticator>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no authenticator installed")))?;
+        Ok(StreamUser(auth.0.authenticate(&token).await?))
+    }
+}
+
+fn to_event(n: &NotificationView) -> Event {
+    Event::default()
+        .id(n.id.to_string())
+        .event("notification")
+        .json_data(n)
+        .unwrap_or_else(|_| Event::default().comment("unserializable notification"))
+}
+
+/// Live notifications (Server-Sent Events). On reconnect, send `Last-Event-ID` to get
+/// what was missed first.
+#[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications",
+    params(("Last-Event-ID" = Option<Uuid>, Header, description = "replay after this notification"),
+           ("access_token" = Option<String>, Query, description = "for EventSource clients")),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream", description = "`notification` events")))]
+async fn stream(
+    State(s): St,
+    StreamUser(who): StreamUser,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let last: Option<Uuid> = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be a notification id"))?,
+        ),
+    };
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let live = s.pubsub.subscribe(&channel(who.id)).await?;
+    let backlog = match last {
+        Some(id) => s.since(who.id, id).await?,
+        None => Vec::new(),
+    };
+    let mut newest = backlog.last().map(|n| n.id).or(last);
+    let replay = stream::iter(backlog.into_iter().map(|n| Ok::<_, Infallible>(to_event(&n))));
+    let live = live.filter_map(move |bytes| {
+        let event = serde_json::from_slice::<NotificationView>(&bytes)
+            .ok()
+            .filter(|n| newest.is_none_or(|seen| n.id > seen))
+            .map(|n| {
+                newest = Some(n.id);
+                Ok(to_event(&n))
+            });
+        std::future::ready(event)
+    });
+    let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
+        Box::pin(replay.chain(live));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,156 @@
+//! Configuration: defaults, then an optional `surge.toml`, then `SURGE_*` variables
+//! (nested keys with `__`, e.g. `SURGE_OAUTH__GITHUB__CLIENT_ID`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use surge_identity::oauth::ProviderConfig;
+
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: String,
+    /// Where the embedded database, search index and generated secrets live.
+    pub data_dir: PathBuf,
+    /// `sqlite:...`, `postgres://...` or `mysql://...`; default: SQLite under `data_dir`.
+    pub database_url: Option<SecretString>,
+    /// A read replica for read-only queries.
+    pub database_read_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// Redis for cache, rate limits and pub/sub fan-out across instances.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key and channel this deployment uses.
+    pub redis_prefix: String,
+    /// NATS JetStream for the event bus (in-process when absent).
+    pub nats_url: Option<SecretString>,
+    /// HS256 signing key (at least 32 characters). Required unless the database is SQLite.
+    pub jwt_secret: Option<SecretString>,
+    /// Comma-separated subset of modules to serve (default: all).
+    pub modules: Option<String>,
+    pub bootstrap_admin_email: Option<String>,
+    pub bootstrap_admin_password: Option<SecretString>,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// `Secure` on cookies; turn off only for plain-HTTP development.
+    pub secure_cookies: bool,
+    /// `text` or `json` logs.
+    pub log_format: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub login_max_failures_per_account: i64,
+    pub login_max_failures_per_ip: i64,
+    pub login_failure_window_secs: u64,
+    /// `[oauth.kakao]`, `[oauth.github]`, `[oauth.intra42]`.
+    pub oauth: BTreeMap<String, ProviderConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_read_url: None,
+            database_max_connections: 20,
+            redis_url: None,
+            redis_prefix: "surge:".into(),
+            nats_url: None,
+            jwt_secret: None,
+            modules: None,
+            bootstrap_admin_email: None,
+            bootstrap_admin_password: None,
+            request_timeout_secs: 30,
+            body_limit_bytes: 1024 * 1024,
+            trust_forwarded_for: false,
+            secure_cookies: true,
+            log_format: "text".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 14,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 30,
+            login_failure_window_secs: 15 * 60,
+            oauth: BTreeMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |o: &Option<SecretString>| if o.is_some() { "[set]" } else { "[unset]" };
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &set(&self.database_url))
+            .field("database_read_url", &set(&self.database_read_url))
+            .field("redis_url", &set(&self.redis_url))
+            .field("nats_url", &set(&self.nats_url))
+            .field("jwt_secret", &set(&self.jwt_secret))
+            .field("modules", &self.modules)
+            .field("oauth", &self.oauth.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Loads `surge.toml` (or `path`) if present, then the environment.
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let file = path.map_or_else(|| PathBuf::from("surge.toml"), PathBuf::from);
+        let cfg: Config = Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("SURGE_").split("__").ignore(&["test_"]))
+            .extract()?;
+        Ok(cfg.named_providers())
+    }
+
+    fn named_providers(mut self) -> Self {
+        for (name, p) in self.oauth.iter_mut() {
+            p.name = name.clone();
+        }
+        self
+    }
+
+    /// Whether `name` is among the modules to serve.
+    pub fn serves(&self, name: &str) -> bool {
+        match &self.modules {
+            None => true,
+            Some(list) => list.split(',').map(str::trim).any(|m| m == name || m == "all"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let cfg = Config {
+            database_url: Some(SecretString::from("postgres://u:hunter2@db/x")),
+            jwt_secret: Some(SecretString::from("super-secret-signing-key-0123456789")),
+            ..Config::default()
+        };
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("hunter2"));
+        assert!(!dbg.contains("super-secret"));
+        assert!(dbg.contains("[set]"));
+    }
+
+    #[test]
+    fn module_subset() {
+        let cfg = Config {
+            modules: Some("identity, shop".into()),
+            ..Config::default()
+        };
+        assert!(cfg.serves("shop"));
+        assert!(cfg.serves("identity"));
+        assert!(!cfg.serves("ticketing"));
+        assert!(Config::default().serves("anything"));
+    }
+}

@@ -1,0 +1,91 @@
+//! The operational surface: health, readiness, metrics, OpenAPI, docs, request ids.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use surge_testkit::reqwest::StatusCode;
+use surge_testkit::serde_json::Value;
+use surge_testkit::{matrix, TestApp};
+
+matrix! {
+    async fn health_readiness_and_metrics(app) {
+        let (s, b) = app.get("/healthz", None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["status"], "ok");
+        let (s, b) = app.get("/readyz", None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        for check in ["database", "database_read", "cache", "pubsub", "event_bus"] {
+            assert_eq!(b["checks"][check], "ok", "{check}: {b}");
+        }
+        app.get("/api/v1/identity/nicknames/metric", None).await;
+        let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(text.contains("surge_http_requests_total"), "{text}");
+        assert!(text.contains("route=\"/api/v1/identity/nicknames/{nickname}\""), "per-route labels");
+        assert!(text.contains("surge_http_request_duration_seconds_bucket"), "latency histogram");
+        assert!(text.contains("surge_db_pool_connections"), "pool gauge");
+    }
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_docs_render_offline() {
+    let app = TestApp::spawn().await;
+    let (s, spec) = app.get("/api/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = spec["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/identity/signup", "post"),
+        ("/api/v1/identity/login", "post"),
+        ("/api/v1/identity/token/refresh", "post"),
+        ("/api/v1/identity/logout", "post"),
+        ("/api/v1/identity/logout-all", "post"),
+        ("/api/v1/identity/me", "get"),
+        ("/api/v1/identity/me", "patch"),
+        ("/api/v1/identity/me", "delete"),
+        ("/api/v1/identity/me/password", "post"),
+        ("/api/v1/identity/nicknames/{nickname}", "get"),
+        ("/api/v1/identity/admin/users", "get"),
+        ("/api/v1/identity/admin/users/{id}", "patch"),
+        ("/api/v1/identity/oauth/providers", "get"),
+        ("/api/v1/identity/oauth/{provider}/authorize", "get"),
+        ("/api/v1/identity/oauth/{provider}/callback", "get"),
+        ("/api/v1/notifications", "get"),
+        ("/api/v1/notifications/unread-count", "get"),
+        ("/api/v1/notifications/read", "post"),
+        ("/api/v1/notifications/stream", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is documented");
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "no undocumented or stale operations");
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+
+    let res = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let res = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "assets are served locally");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(res.headers().get("x-request-id").is_some());
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-1").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-1");
+    let res = app.client.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+}
+
+#[tokio::test]
+async fn scaled_mode_requires_a_jwt_secret() {
+    let Some(pg) = surge_testkit::Backend::Postgres.server_url() else { return };
+    let cfg = surge_server::Config {
+        database_url: Some(pg.into()),
+        ..surge_server::Config::default()
+    };
+    let err = surge_server::build(&cfg, std::sync::Arc::new(surge_kernel::clock::SystemClock)).await.err().unwrap();
+    assert!(err.to_string().contains("SURGE_JWT_SECRET"), "{err}");
+}
