@@ -54,7 +54,11 @@ impl Email {
                 .collect::<String>()
                 .to_lowercase()
         };
-        Email(format!("{}-{}@users.noreply.surge", clean(provider), clean(subject)))
+        Email(format!(
+            "{}-{}@users.noreply.surge",
+            clean(provider),
+            clean(subject)
+        ))
     }
 }
 
@@ -69,8 +73,7 @@ impl Nickname {
         let n = raw.trim();
         let len = n.chars().count();
         let ok = (2..=NICKNAME_MAX).contains(&len)
-            && n
-                .chars()
+            && n.chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
         ok.then(|| Nickname(n.to_owned()))
             .ok_or(InvalidInput::Nickname)
@@ -138,7 +141,16 @@ mod tests {
             Email::parse(" Kim@Example.COM ").map(|e| e.0),
             Ok("kim@example.com".into())
         );
-        for bad in ["", "kim", "kim@", "@x.com", "kim@localhost", "a b@x.com", "k@x..com", "k@@x.com"] {
+        for bad in [
+            "",
+            "kim",
+            "kim@",
+            "@x.com",
+            "kim@localhost",
+            "a b@x.com",
+            "k@x..com",
+            "k@@x.com",
+        ] {
             assert_eq!(Email::parse(bad), Err(InvalidInput::Email), "{bad}");
         }
     }

@@ -33,9 +33,13 @@ pub struct IdentityState {
 type St = State<Arc<IdentityState>>;
 
 pub fn router(state: Arc<IdentityState>, idem: Idempotency) -> Router {
-    let signup = Router::new()
-        .route("/signup", post(signup))
-        .layer(axum::middleware::from_fn_with_state(idem, idempotency::layer));
+    let signup =
+        Router::new()
+            .route("/signup", post(signup))
+            .layer(axum::middleware::from_fn_with_state(
+                idem,
+                idempotency::layer,
+            ));
     let routes = Router::new()
         .route("/login", post(login))
         .route("/token/refresh", post(refresh))
@@ -145,7 +149,10 @@ pub struct CallbackQuery {
         (status = 409, description = "`email_taken` or `nickname_taken`", body = Problem),
         (status = 422, description = "`invalid_email`, `invalid_nickname`, `invalid_password`", body = Problem)))]
 async fn signup(State(s): St, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
-    let user = s.svc.signup(&req.email, &req.password, &req.nickname).await?;
+    let user = s
+        .svc
+        .signup(&req.email, &req.password, &req.nickname)
+        .await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -182,7 +189,11 @@ fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_xff: bool) -> 
 }
 
 fn refresh_cookie(s: &IdentityState, token: &str, max_age: u64) -> HeaderValue {
-    let secure = if s.svc.cfg.secure_cookies { "; Secure" } else { "" };
+    let secure = if s.svc.cfg.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let v = format!(
         "{REFRESH_COOKIE}={token}; HttpOnly{secure}; SameSite=Strict; Path=/api/v1/identity; Max-Age={max_age}"
     );
@@ -240,9 +251,11 @@ async fn refresh(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respon
             .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
         req.refresh_token
     };
-    let token = from_body.or_else(|| cookie_token(&headers)).ok_or_else(|| {
-        ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
-    })?;
+    let token = from_body
+        .or_else(|| cookie_token(&headers))
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
+        })?;
     let pair = s.svc.refresh(&token).await?;
     Ok(with_tokens(&s, pair))
 }

@@ -36,7 +36,14 @@ impl ProviderKind {
     }
 
     /// (authorize, token, userinfo, scopes) of the real provider.
-    fn defaults(self) -> (&'static str, &'static str, &'static str, &'static [&'static str]) {
+    fn defaults(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+    ) {
         match self {
             Self::Kakao => (
                 "https://kauth.kakao.com/oauth/authorize",
@@ -137,7 +144,10 @@ impl OAuth {
         let mut providers = HashMap::new();
         for cfg in configs {
             let kind = ProviderKind::from_name(&cfg.name).ok_or_else(|| {
-                anyhow::anyhow!("unknown OAuth provider {:?} (kakao, github, intra42)", cfg.name)
+                anyhow::anyhow!(
+                    "unknown OAuth provider {:?} (kakao, github, intra42)",
+                    cfg.name
+                )
             })?;
             let (auth, token, info, scopes) = kind.defaults();
             providers.insert(
@@ -191,7 +201,11 @@ impl OAuth {
         })
         .map_err(ApiError::internal)?;
         self.cache
-            .set(&format!("identity:oauth_state:{state}"), &pending, STATE_TTL)
+            .set(
+                &format!("identity:oauth_state:{state}"),
+                &pending,
+                STATE_TTL,
+            )
             .await?;
         let mut url = url::Url::parse(&p.authorize_url).map_err(ApiError::internal)?;
         url.query_pairs_mut()
@@ -245,7 +259,10 @@ impl OAuth {
         if !res.status().is_success() {
             return Err(ApiError::bad_request(
                 "oauth_code_rejected",
-                format!("the provider refused the authorization code ({})", res.status()),
+                format!(
+                    "the provider refused the authorization code ({})",
+                    res.status()
+                ),
             ));
         }
         let token: TokenResponse = res

@@ -9,8 +9,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -147,10 +147,7 @@ fn taken(err: &sea_orm::DbErr) -> Option<ApiError> {
 }
 
 impl IdentityService {
-    pub fn new(
-        f: &surge_kernel::module::Foundation,
-        cfg: IdentityConfig,
-    ) -> anyhow::Result<Self> {
+    pub fn new(f: &surge_kernel::module::Foundation, cfg: IdentityConfig) -> anyhow::Result<Self> {
         let dummy_hash = argon2()
             .hash_password(b"not a real password", &SaltString::generate(&mut OsRng))
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
@@ -386,7 +383,12 @@ impl IdentityService {
 
     /// Checks email and password and opens a session. Failed attempts are throttled
     /// per account and per client address.
-    pub async fn login(&self, email: &str, password: &str, ip: &str) -> Result<TokenPair, ApiError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<TokenPair, ApiError> {
         let account = email.trim().to_lowercase();
         let lim = &self.cfg.login_limits;
         let acct_key = format!("identity:login_fail:acct:{account}");
@@ -412,7 +414,10 @@ impl IdentityService {
             .one(&self.db)
             .await?;
         let ok = self
-            .verify_password(password, found.as_ref().and_then(|u| u.password_hash.as_deref()))
+            .verify_password(
+                password,
+                found.as_ref().and_then(|u| u.password_hash.as_deref()),
+            )
             .await?;
         let user = match found {
             Some(u) if ok && u.active => u,
@@ -459,7 +464,12 @@ impl IdentityService {
         Ok(token)
     }
 
-    fn pair(&self, user: &user::Model, session: Uuid, refresh: String) -> Result<TokenPair, ApiError> {
+    fn pair(
+        &self,
+        user: &user::Model,
+        session: Uuid,
+        refresh: String,
+    ) -> Result<TokenPair, ApiError> {
         let now_s = self.now() / 1000;
         let ttl = self.cfg.access_ttl.as_secs();
         let claims = Claims {
@@ -483,9 +493,8 @@ impl IdentityService {
     /// Spends a refresh token and returns the next pair of its family. A token that was
     /// already spent means it leaked: the whole family is revoked.
     pub async fn refresh(&self, token: &str) -> Result<TokenPair, ApiError> {
-        let invalid = || {
-            ApiError::unauthorized("invalid_refresh_token", "the refresh token is not valid")
-        };
+        let invalid =
+            || ApiError::unauthorized("invalid_refresh_token", "the refresh token is not valid");
         let row = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(hash_refresh_token(token)))
             .one(&self.db)
@@ -585,7 +594,11 @@ impl IdentityService {
 
     // ---- admin ----
 
-    pub async fn list_users(&self, q: &PageQuery, search: Option<&str>) -> Result<Page<UserView>, ApiError> {
+    pub async fn list_users(
+        &self,
+        q: &PageQuery,
+        search: Option<&str>,
+    ) -> Result<Page<UserView>, ApiError> {
         let limit = q.limit()?;
         let mut query = user::Entity::find().order_by_asc(user::Column::Id);
         if let Some(c) = q.cursor()? {
@@ -656,7 +669,11 @@ impl IdentityService {
         let base = Nickname::sanitized(email.as_str().split('@').next().unwrap_or("admin"));
         let mut nickname = base.clone();
         for attempt in 0..20u32 {
-            if self.nickname_free(&nickname).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            if self
+                .nickname_free(&nickname)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 break;
             }
             nickname = base.with_suffix(attempt + 1);
@@ -676,9 +693,10 @@ impl IdentityService {
         provider: &str,
         profile: &crate::oauth::Profile,
     ) -> Result<TokenPair, ApiError> {
-        let linked = oauth_identity::Entity::find_by_id((provider.to_owned(), profile.subject.clone()))
-            .one(&self.db)
-            .await?;
+        let linked =
+            oauth_identity::Entity::find_by_id((provider.to_owned(), profile.subject.clone()))
+                .one(&self.db)
+                .await?;
         let user = match linked {
             Some(link) => self.load_user(link.user_id).await?,
             None => self.link_or_create(provider, profile).await?,
@@ -703,10 +721,12 @@ impl IdentityService {
             .filter(|_| profile.email_verified)
             .and_then(|e| Email::parse(e).ok());
         let existing = match &verified_email {
-            Some(e) => user::Entity::find()
-                .filter(user::Column::Email.eq(e.as_str()))
-                .one(&self.db)
-                .await?,
+            Some(e) => {
+                user::Entity::find()
+                    .filter(user::Column::Email.eq(e.as_str()))
+                    .one(&self.db)
+                    .await?
+            }
             None => None,
         };
         let now = self.now();
@@ -724,7 +744,10 @@ impl IdentityService {
                     } else {
                         base.with_suffix(rand::random::<u32>() % 10_000)
                     };
-                    match self.insert_user(&txn, &email, &nickname, None, Role::User).await {
+                    match self
+                        .insert_user(&txn, &email, &nickname, None, Role::User)
+                        .await
+                    {
                         Ok(u) => u,
                         Err(e) if e.code == "nickname_taken" => continue,
                         Err(e) => return Err(e),

@@ -58,7 +58,11 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
     }
 
     pub fn verify(&self, token: &str, now: Millis) -> Result<Claims, TokenError> {
@@ -115,7 +119,8 @@ mod tests {
         let keys = JwtKeys::new(&SecretString::from("k".repeat(32)));
         // alg=none with the same claims
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(i64::MAX / 2000)).unwrap_or_default());
+        let body = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&claims(i64::MAX / 2000)).unwrap_or_default());
         assert!(keys.verify(&format!("{header}.{body}."), 0).is_err());
         let hs512 = encode(
             &Header::new(Algorithm::HS512),

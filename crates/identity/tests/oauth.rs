@@ -22,7 +22,9 @@ fn provider(name: &str, fake: &MockServer) -> ProviderConfig {
 }
 
 fn form(req: &Request) -> std::collections::HashMap<String, String> {
-    url::form_urlencoded::parse(&req.body).into_owned().collect()
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
 }
 
 /// Follows the authorize redirect like a browser would, returning (state, challenge).
@@ -42,7 +44,9 @@ async fn start(app: &TestApp, name: &str) -> (String, String) {
     (q["state"].clone(), q["code_challenge"].clone())
 }
 
-async fn fake_provider(userinfo: Value) -> (MockServer, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+async fn fake_provider(
+    userinfo: Value,
+) -> (MockServer, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let fake = MockServer::start().await;
     let verifiers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = verifiers.clone();
@@ -53,9 +57,13 @@ async fn fake_provider(userinfo: Value) -> (MockServer, std::sync::Arc<std::sync
             let ok = f.get("grant_type").map(String::as_str) == Some("authorization_code")
                 && f.get("code").map(String::as_str) == Some("good-code")
                 && f.get("client_secret").map(String::as_str) == Some("shh-secret");
-            seen.lock().unwrap().push(f.get("code_verifier").cloned().unwrap_or_default());
+            seen.lock()
+                .unwrap()
+                .push(f.get("code_verifier").cloned().unwrap_or_default());
             if ok {
-                ResponseTemplate::new(200).set_body_json(json!({"access_token": "provider-token", "token_type": "bearer"}))
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"access_token": "provider-token", "token_type": "bearer"}),
+                )
             } else {
                 ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"}))
             }
@@ -73,7 +81,8 @@ async fn fake_provider(userinfo: Value) -> (MockServer, std::sync::Arc<std::sync
 
 #[tokio::test]
 async fn github_login_creates_then_reuses_the_account() {
-    let (fake, verifiers) = fake_provider(json!({"id": 9001, "login": "octocat", "email": null})).await;
+    let (fake, verifiers) =
+        fake_provider(json!({"id": 9001, "login": "octocat", "email": null})).await;
     let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
         cfg.oauth.insert("github".into(), provider("github", &fake));
     })
@@ -84,42 +93,68 @@ async fn github_login_creates_then_reuses_the_account() {
 
     let (state, challenge) = start(&app, "github").await;
     let (s, tokens) = app
-        .get(&format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"), None)
+        .get(
+            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     // PKCE: the verifier sent to the token endpoint matches the challenge we advertised.
     let verifier = verifiers.lock().unwrap()[0].clone();
     assert_eq!(pkce_challenge(&verifier), challenge);
-    let (_, me) = app.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    let (_, me) = app
+        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        .await;
     assert_eq!(me["nickname"], "octocat");
     assert_eq!(me["role"], "USER");
 
     // The state is single-use.
     let (s, b) = app
-        .get(&format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"), None)
+        .get(
+            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+            None,
+        )
         .await;
     assert_problem(s, &b, 400, "invalid_oauth_state");
 
     // Logging in again finds the same account.
     let (state, _) = start(&app, "github").await;
     let (_, tokens) = app
-        .get(&format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"), None)
+        .get(
+            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+            None,
+        )
         .await;
-    let (_, me2) = app.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    let (_, me2) = app
+        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        .await;
     assert_eq!(me2["id"], me["id"]);
 
     // A rejected code, a denied consent, an unknown provider, a forged state.
     let (state, _) = start(&app, "github").await;
     let (s, b) = app
-        .get(&format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"), None)
+        .get(
+            &format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"),
+            None,
+        )
         .await;
     assert_problem(s, &b, 400, "oauth_code_rejected");
-    let (s, b) = app.get("/api/v1/identity/oauth/github/callback?error=access_denied", None).await;
+    let (s, b) = app
+        .get(
+            "/api/v1/identity/oauth/github/callback?error=access_denied",
+            None,
+        )
+        .await;
     assert_problem(s, &b, 400, "oauth_denied");
-    let (s, b) = app.get("/api/v1/identity/oauth/myspace/authorize", None).await;
+    let (s, b) = app
+        .get("/api/v1/identity/oauth/myspace/authorize", None)
+        .await;
     assert_problem(s, &b, 404, "unknown_provider");
     let (s, b) = app
-        .get("/api/v1/identity/oauth/github/callback?code=good-code&state=forged", None)
+        .get(
+            "/api/v1/identity/oauth/github/callback?code=good-code&state=forged",
+            None,
+        )
         .await;
     assert_problem(s, &b, 400, "invalid_oauth_state");
 }
@@ -140,14 +175,25 @@ async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nickna
     let existing = app.user("minji@example.com", "minji_pw").await;
     let (state, _) = start(&app, "kakao").await;
     let (s, tokens) = app
-        .get(&format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"), None)
+        .get(
+            &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (_, me) = app.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
-    assert_eq!(me["id"].as_str().unwrap(), existing.user_id, "linked, not duplicated");
+    let (_, me) = app
+        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        .await;
+    assert_eq!(
+        me["id"].as_str().unwrap(),
+        existing.user_id,
+        "linked, not duplicated"
+    );
 
     // A different Kakao user whose nickname is taken gets a unique variant.
-    let (fake2, _) = fake_provider(json!({"id": 777, "kakao_account": {"profile": {"nickname": "minji_pw"}}})).await;
+    let (fake2, _) =
+        fake_provider(json!({"id": 777, "kakao_account": {"profile": {"nickname": "minji_pw"}}}))
+            .await;
     let app2 = TestApp::spawn_on(Backend::Embedded, |cfg| {
         cfg.oauth.insert("kakao".into(), provider("kakao", &fake2));
     })
@@ -156,10 +202,15 @@ async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nickna
     app2.user("someone@example.com", "minji_pw").await;
     let (state, _) = start(&app2, "kakao").await;
     let (s, tokens) = app2
-        .get(&format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"), None)
+        .get(
+            &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (_, me) = app2.get("/api/v1/identity/me", tokens["access_token"].as_str()).await;
+    let (_, me) = app2
+        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        .await;
     assert_ne!(me["nickname"], "minji_pw");
     assert!(me["nickname"].as_str().unwrap().starts_with("minji_pw"));
 }

@@ -29,7 +29,7 @@ impl EventBus for LocalBus {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|s| s.topics.iter().any(|t| *t == event.topic))
+            .filter(|s| s.topics.contains(&event.topic))
             .cloned()
             .collect();
         let results = join_all(targets.iter().map(|s| async move {

@@ -120,6 +120,9 @@ mod tests {
             redact("postgres://app:s3cret@db:5432/surge"),
             "postgres://app:***@db:5432/surge"
         );
-        assert_eq!(redact("sqlite://./data/surge.db"), "sqlite://./data/surge.db");
+        assert_eq!(
+            redact("sqlite://./data/surge.db"),
+            "sqlite://./data/surge.db"
+        );
     }
 }

@@ -11,9 +11,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     User,
@@ -105,7 +103,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if !user.is_admin() {
-            return Err(ApiError::forbidden("forbidden", "this needs the ADMIN role"));
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "this needs the ADMIN role",
+            ));
         }
         Ok(AdminUser(user))
     }

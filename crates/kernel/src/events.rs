@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::sea_query::{Alias, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -85,16 +85,8 @@ pub async fn mark_handled(
         ])
         .values([consumer.into(), event_id.into(), now.into()])
         .map_err(|e| DbErr::Custom(e.to_string()))?
-        .on_conflict(
-            OnConflict::columns([Alias::new("consumer"), Alias::new("event_id")])
-                .do_nothing()
-                .to_owned(),
-        )
         .to_owned();
-    let res = conn
-        .execute(conn.get_database_backend().build(&stmt))
-        .await?;
-    Ok(res.rows_affected() == 1)
+    crate::sql::insert_if_absent(conn, stmt, &["consumer", "event_id"]).await
 }
 
 /// Wakes the outbox relay right after a commit, so events do not wait for its next poll.

@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
 use sha2::{Digest, Sha256};
 
@@ -173,14 +173,8 @@ async fn claim(
             (now + KEEP_MS).into(),
         ])
         .map_err(|e| DbErr::Custom(e.to_string()))?
-        .on_conflict(
-            OnConflict::columns([Alias::new("scope"), Alias::new("idem_key")])
-                .do_nothing()
-                .to_owned(),
-        )
         .to_owned();
-    let res = db.execute(db.get_database_backend().build(&stmt)).await?;
-    Ok(res.rows_affected() == 1)
+    crate::sql::insert_if_absent(db, stmt, &["scope", "idem_key"]).await
 }
 
 async fn load(db: &DatabaseConnection, scope: &str, key: &str) -> Result<Option<Stored>, DbErr> {

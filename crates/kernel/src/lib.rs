@@ -13,6 +13,7 @@ pub mod migration;
 pub mod module;
 pub mod page;
 pub mod ports;
+pub mod sql;
 
 pub use error::{ApiError, ApiResult};
 

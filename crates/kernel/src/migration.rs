@@ -21,13 +21,39 @@ impl MigrationTrait for CreateKernelTables {
             Table::create()
                 .table(Alias::new("outbox"))
                 .if_not_exists()
-                .col(ColumnDef::new(Alias::new("id")).uuid().not_null().primary_key())
-                .col(ColumnDef::new(Alias::new("topic")).string_len(120).not_null())
-                .col(ColumnDef::new(Alias::new("event_key")).string_len(120).not_null())
+                .col(
+                    ColumnDef::new(Alias::new("id"))
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("topic"))
+                        .string_len(120)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("event_key"))
+                        .string_len(120)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Alias::new("payload")).text().not_null())
-                .col(ColumnDef::new(Alias::new("occurred_at")).big_integer().not_null())
-                .col(ColumnDef::new(Alias::new("published_at")).big_integer().null())
-                .col(ColumnDef::new(Alias::new("attempts")).integer().not_null().default(0))
+                .col(
+                    ColumnDef::new(Alias::new("occurred_at"))
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("published_at"))
+                        .big_integer()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("attempts"))
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
                 .to_owned(),
         )
         .await?;
@@ -44,9 +70,17 @@ impl MigrationTrait for CreateKernelTables {
             Table::create()
                 .table(Alias::new("processed_events"))
                 .if_not_exists()
-                .col(ColumnDef::new(Alias::new("consumer")).string_len(100).not_null())
+                .col(
+                    ColumnDef::new(Alias::new("consumer"))
+                        .string_len(100)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Alias::new("event_id")).uuid().not_null())
-                .col(ColumnDef::new(Alias::new("handled_at")).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Alias::new("handled_at"))
+                        .big_integer()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(Alias::new("consumer"))
@@ -59,13 +93,33 @@ impl MigrationTrait for CreateKernelTables {
             Table::create()
                 .table(Alias::new("idempotency_keys"))
                 .if_not_exists()
-                .col(ColumnDef::new(Alias::new("scope")).string_len(150).not_null())
-                .col(ColumnDef::new(Alias::new("idem_key")).string_len(150).not_null())
-                .col(ColumnDef::new(Alias::new("request_hash")).string_len(64).not_null())
+                .col(
+                    ColumnDef::new(Alias::new("scope"))
+                        .string_len(150)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("idem_key"))
+                        .string_len(150)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("request_hash"))
+                        .string_len(64)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Alias::new("status_code")).integer().null())
                 .col(ColumnDef::new(Alias::new("response_body")).text().null())
-                .col(ColumnDef::new(Alias::new("created_at")).big_integer().not_null())
-                .col(ColumnDef::new(Alias::new("expires_at")).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Alias::new("created_at"))
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Alias::new("expires_at"))
+                        .big_integer()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(Alias::new("scope"))

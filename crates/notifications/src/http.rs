@@ -118,7 +118,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if bearer_token(parts).is_some() {
-            return Ok(StreamUser(AuthUser::from_request_parts(parts, state).await?));
+            return Ok(StreamUser(
+                AuthUser::from_request_parts(parts, state).await?,
+            ));
         }
         let token = parts
             .uri
@@ -129,7 +131,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamUser {
                     .find(|(k, _)| *k == "access_token")
                     .map(|(_, v)| v.to_owned())
             })
-            .ok_or_else(|| ApiError::unauthorized("unauthenticated", "a bearer access token is required"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("unauthenticated", "a bearer access token is required")
+            })?;
         let auth = parts
             .extensions
             .get::<Authenticator>()
@@ -165,7 +169,12 @@ async fn stream(
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be a notification id"))?,
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be a notification id",
+                    )
+                })?,
         ),
     };
     // Subscribe before reading the backlog, so nothing falls between the two.
@@ -175,7 +184,11 @@ async fn stream(
         None => Vec::new(),
     };
     let mut newest = backlog.last().map(|n| n.id).or(last);
-    let replay = stream::iter(backlog.into_iter().map(|n| Ok::<_, Infallible>(to_event(&n))));
+    let replay = stream::iter(
+        backlog
+            .into_iter()
+            .map(|n| Ok::<_, Infallible>(to_event(&n))),
+    );
     let live = live.filter_map(move |bytes| {
         let event = serde_json::from_slice::<NotificationView>(&bytes)
             .ok()

@@ -107,7 +107,11 @@ impl NotificationService {
     }
 
     /// Unread first, newest first within each part.
-    pub async fn list(&self, user: Uuid, q: &PageQuery) -> Result<Page<NotificationView>, ApiError> {
+    pub async fn list(
+        &self,
+        user: Uuid,
+        q: &PageQuery,
+    ) -> Result<Page<NotificationView>, ApiError> {
         let limit = q.limit()?;
         // Cursor "u:<id>" = inside the unread part, "r:<id>" = inside the read part.
         let cursor = match q.cursor()? {
@@ -117,7 +121,9 @@ impl NotificationService {
                     .split_once(':')
                     .and_then(|(p, id)| Some((p.to_owned(), id.parse::<Uuid>().ok()?)))
                     .filter(|(p, _)| p == "u" || p == "r")
-                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+                    .ok_or_else(|| {
+                        ApiError::bad_request("invalid_cursor", "the cursor is not valid")
+                    })?;
                 Some((part, id))
             }
         };
@@ -174,7 +180,10 @@ impl NotificationService {
     /// Marks the given notifications (or all) of `user` read; returns how many changed.
     pub async fn mark_read(&self, user: Uuid, ids: Option<&[Uuid]>) -> Result<u64, ApiError> {
         let mut q = notification::Entity::update_many()
-            .col_expr(notification::Column::ReadAt, Expr::value(self.clock.now_ms()))
+            .col_expr(
+                notification::Column::ReadAt,
+                Expr::value(self.clock.now_ms()),
+            )
             .filter(notification::Column::UserId.eq(user))
             .filter(notification::Column::ReadAt.is_null());
         if let Some(ids) = ids {

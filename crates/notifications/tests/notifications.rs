@@ -20,7 +20,9 @@ fn note(title: &str) -> NewNotification {
 }
 
 async fn items(app: &TestApp, token: &str, query: &str) -> Value {
-    let (s, page) = app.get(&format!("/api/v1/notifications{query}"), Some(token)).await;
+    let (s, page) = app
+        .get(&format!("/api/v1/notifications{query}"), Some(token))
+        .await;
     assert_eq!(s, StatusCode::OK, "{page}");
     page
 }
@@ -32,15 +34,21 @@ async fn read_events(res: surge_testkit::reqwest::Response, n: usize) -> Vec<(St
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while out.len() < n {
-        let chunk = tokio::time::timeout_at(deadline, stream.next()).await.expect("events in time");
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("events in time");
         buf.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
         while let Some(end) = buf.find("\n\n") {
             let frame: String = buf.drain(..end + 2).collect();
             let mut id = String::new();
             let mut data = String::new();
             for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("id:") { id = v.trim().to_owned(); }
-                if let Some(v) = line.strip_prefix("data:") { data.push_str(v.trim()); }
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_owned();
+                }
+                if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
             }
             if !data.is_empty() {
                 out.push((id, serde_json::from_str(&data).unwrap()));

@@ -120,7 +120,10 @@ impl Config {
     pub fn serves(&self, name: &str) -> bool {
         match &self.modules {
             None => true,
-            Some(list) => list.split(',').map(str::trim).any(|m| m == name || m == "all"),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .any(|m| m == name || m == "all"),
         }
     }
 }

@@ -2,9 +2,9 @@
 //! adds its own part; running it twice adds nothing twice.
 
 use surge_identity::domain::{Email, Nickname, Password};
+use surge_infra::relay::Relay;
 use surge_kernel::auth::Role;
 use surge_kernel::ports::NewNotification;
-use surge_infra::relay::Relay;
 
 use crate::App;
 
@@ -47,7 +47,9 @@ pub async fn load(app: &App) -> anyhow::Result<()> {
                 NewNotification {
                     kind: "demo".into(),
                     title: "Try the live stream".into(),
-                    body: "Open /api/v1/notifications/stream and send yourself another notification.".into(),
+                    body:
+                        "Open /api/v1/notifications/stream and send yourself another notification."
+                            .into(),
                     data: serde_json::json!({"docs": "/docs"}),
                 },
             )

@@ -12,8 +12,8 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use secrecy::{ExposeSecret, SecretString};
 use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
 use surge_infra::{bus, cache, db, pubsub, relay};
 use surge_kernel::auth::Authenticator;
@@ -108,7 +108,10 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 /// Connects to the configured store and applies every module's migrations.
 pub async fn connect_and_migrate(cfg: &Config) -> anyhow::Result<db::Databases> {
     let url = database_url(cfg)?;
-    let read_url = cfg.database_read_url.as_ref().map(|u| u.expose_secret().to_owned());
+    let read_url = cfg
+        .database_read_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned());
     let dbs = db::connect(&url, read_url.as_deref(), cfg.database_max_connections).await?;
     Migrator::up(&dbs.primary, None)
         .await
@@ -158,7 +161,11 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     };
     let identity = surge_identity::module(&foundation, identity_cfg, cfg.trust_forwarded_for)?;
     if let (Some(email), Some(pw)) = (&cfg.bootstrap_admin_email, &cfg.bootstrap_admin_password) {
-        if identity.service.ensure_admin(email, pw.expose_secret()).await? {
+        if identity
+            .service
+            .ensure_admin(email, pw.expose_secret())
+            .await?
+        {
             tracing::info!(%email, "created the bootstrap admin");
         }
     }
@@ -171,8 +178,16 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let names: Vec<&str> = modules.iter().map(|m| m.name).collect();
     let describe = format!(
         "{} store, {} cache and pub/sub, in-process event bus; modules: {}",
-        if embedded { "embedded SQLite" } else { "external SQL" },
-        if cfg.redis_url.is_some() { "Redis" } else { "in-process" },
+        if embedded {
+            "embedded SQLite"
+        } else {
+            "external SQL"
+        },
+        if cfg.redis_url.is_some() {
+            "Redis"
+        } else {
+            "in-process"
+        },
         names.join(", ")
     );
 

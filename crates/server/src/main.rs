@@ -12,7 +12,11 @@ use surge_server::{build, connect_and_migrate, demo, web, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "surge", version, about = "One backend for high-traffic products")]
+#[command(
+    name = "surge",
+    version,
+    about = "One backend for high-traffic products"
+)]
 struct Cli {
     /// Configuration file (default: ./surge.toml if present).
     #[arg(long, global = true)]

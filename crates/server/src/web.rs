@@ -59,7 +59,10 @@ pub fn router(
     }
     metrics_handle();
     let ops = Router::new()
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(foundation.clone());
@@ -129,10 +132,15 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     }
     let (code, detail) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not accept that method"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not accept that method",
+        ),
         StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
         s if s.is_server_error() => ("internal", "an unexpected error occurred"),
         _ => ("bad_request", "the request could not be processed"),
     };
@@ -172,7 +180,9 @@ async fn metrics(State(f): State<Foundation>) -> Response {
 
 /// Ready when every configured backend answers.
 async fn readyz(State(f): State<Foundation>) -> Response {
-    async fn check(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> serde_json::Value {
+    async fn check(
+        fut: impl std::future::Future<Output = anyhow::Result<()>>,
+    ) -> serde_json::Value {
         match tokio::time::timeout(Duration::from_secs(2), fut).await {
             Ok(Ok(())) => serde_json::json!("ok"),
             Ok(Err(e)) => serde_json::json!(format!("down: {e}")),
@@ -231,4 +241,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing in-flight requests");
 }
-

@@ -52,17 +52,29 @@ async fn openapi_documents_every_route_and_docs_render_offline() {
         ("/api/v1/notifications/stream", "get"),
     ];
     for (path, method) in expected {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
     }
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(documented, expected.len(), "no undocumented or stale operations");
+    assert_eq!(
+        documented,
+        expected.len(),
+        "no undocumented or stale operations"
+    );
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
 
     let res = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    let res = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "assets are served locally");
 }
 
@@ -71,7 +83,13 @@ async fn every_response_carries_a_request_id() {
     let app = TestApp::spawn().await;
     let res = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert!(res.headers().get("x-request-id").is_some());
-    let res = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-1").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-1");
     let res = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "application/problem+json");
@@ -81,11 +99,16 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn scaled_mode_requires_a_jwt_secret() {
-    let Some(pg) = surge_testkit::Backend::Postgres.server_url() else { return };
+    let Some(pg) = surge_testkit::Backend::Postgres.server_url() else {
+        return;
+    };
     let cfg = surge_server::Config {
         database_url: Some(pg.into()),
         ..surge_server::Config::default()
     };
-    let err = surge_server::build(&cfg, std::sync::Arc::new(surge_kernel::clock::SystemClock)).await.err().unwrap();
+    let err = surge_server::build(&cfg, std::sync::Arc::new(surge_kernel::clock::SystemClock))
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("SURGE_JWT_SECRET"), "{err}");
 }

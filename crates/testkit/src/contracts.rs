@@ -18,53 +18,85 @@ pub async fn cache(c: &dyn Cache) {
     c.set(&k, b"v1", Duration::from_secs(60)).await.unwrap();
     assert_eq!(c.get(&k).await.unwrap().as_deref(), Some(&b"v1"[..]));
     c.set(&k, b"v2", Duration::from_secs(60)).await.unwrap();
-    assert_eq!(c.get(&k).await.unwrap().as_deref(), Some(&b"v2"[..]), "set overwrites");
+    assert_eq!(
+        c.get(&k).await.unwrap().as_deref(),
+        Some(&b"v2"[..]),
+        "set overwrites"
+    );
     let ttl = c.ttl_secs(&k).await.unwrap().unwrap();
     assert!((1..=60).contains(&ttl), "ttl {ttl}");
     c.delete(&k).await.unwrap();
     assert_eq!(c.get(&k).await.unwrap(), None, "delete removes");
 
     let short = key("ttl");
-    c.set(&short, b"x", Duration::from_millis(150)).await.unwrap();
+    c.set(&short, b"x", Duration::from_millis(150))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(c.get(&short).await.unwrap(), None, "expired value is gone");
 
     let nx = key("nx");
-    assert!(c.set_if_absent(&nx, b"first", Duration::from_secs(60)).await.unwrap());
-    assert!(!c.set_if_absent(&nx, b"second", Duration::from_secs(60)).await.unwrap());
+    assert!(c
+        .set_if_absent(&nx, b"first", Duration::from_secs(60))
+        .await
+        .unwrap());
+    assert!(!c
+        .set_if_absent(&nx, b"second", Duration::from_secs(60))
+        .await
+        .unwrap());
     assert_eq!(c.get(&nx).await.unwrap().as_deref(), Some(&b"first"[..]));
 
     // Many concurrent set_if_absent calls: exactly one wins.
     let race = key("nx-race");
-    let wins = futures::future::join_all(
-        (0..50).map(|i| {
-            let race = race.clone();
-            async move { c.set_if_absent(&race, format!("{i}").as_bytes(), Duration::from_secs(60)).await.unwrap() }
-        }),
-    )
+    let wins = futures::future::join_all((0..50).map(|i| {
+        let race = race.clone();
+        async move {
+            c.set_if_absent(&race, format!("{i}").as_bytes(), Duration::from_secs(60))
+                .await
+                .unwrap()
+        }
+    }))
     .await;
     assert_eq!(wins.iter().filter(|w| **w).count(), 1, "one winner");
 
     let once = key("take");
-    c.set(&once, b"state", Duration::from_secs(60)).await.unwrap();
+    c.set(&once, b"state", Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(c.take(&once).await.unwrap().as_deref(), Some(&b"state"[..]));
     assert_eq!(c.take(&once).await.unwrap(), None, "a value is taken once");
 
     let counter = key("incr");
-    let counts = futures::future::join_all(
-        (0..100).map(|_| c.incr(&counter, Duration::from_secs(60))),
-    )
-    .await;
+    let counts =
+        futures::future::join_all((0..100).map(|_| c.incr(&counter, Duration::from_secs(60))))
+            .await;
     let mut counts: Vec<i64> = counts.into_iter().map(Result::unwrap).collect();
     counts.sort_unstable();
-    assert_eq!(counts, (1..=100).collect::<Vec<_>>(), "concurrent increments are atomic");
-    assert!(c.ttl_secs(&counter).await.unwrap().is_some(), "the counter has a TTL");
+    assert_eq!(
+        counts,
+        (1..=100).collect::<Vec<_>>(),
+        "concurrent increments are atomic"
+    );
+    assert!(
+        c.ttl_secs(&counter).await.unwrap().is_some(),
+        "the counter has a TTL"
+    );
 
     let window = key("incr-window");
-    assert_eq!(c.incr(&window, Duration::from_millis(150)).await.unwrap(), 1);
-    assert_eq!(c.incr(&window, Duration::from_millis(150)).await.unwrap(), 2);
+    assert_eq!(
+        c.incr(&window, Duration::from_millis(150)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        c.incr(&window, Duration::from_millis(150)).await.unwrap(),
+        2
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(c.incr(&window, Duration::from_millis(150)).await.unwrap(), 1, "window restarts");
+    assert_eq!(
+        c.incr(&window, Duration::from_millis(150)).await.unwrap(),
+        1,
+        "window restarts"
+    );
 
     c.ping().await.unwrap();
 }
@@ -78,13 +110,23 @@ pub async fn pubsub(p: &dyn PubSub) {
     p.publish(&ch, b"hello".to_vec()).await.unwrap();
     p.publish(&ch, b"world".to_vec()).await.unwrap();
     for s in [&mut a, &mut b] {
-        let got = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .unwrap();
         assert_eq!(got.as_deref(), Some(&b"hello"[..]));
-        let got = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap();
-        assert_eq!(got.as_deref(), Some(&b"world"[..]), "order kept per channel");
+        let got = tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(&b"world"[..]),
+            "order kept per channel"
+        );
     }
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), c.next()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(200), c.next())
+            .await
+            .is_err(),
         "other channels receive nothing"
     );
     // Publishing with nobody subscribed is not an error.
@@ -131,6 +173,10 @@ pub async fn event_bus(bus: &dyn EventBus) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(handled.load(Ordering::SeqCst), 1, "delivered to the handler");
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        1,
+        "delivered to the handler"
+    );
     bus.ping().await.unwrap();
 }

@@ -4,8 +4,8 @@
 
 pub mod contracts;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -44,7 +44,9 @@ impl Backend {
 }
 
 pub fn redis_url() -> Option<String> {
-    std::env::var("SURGE_TEST_REDIS_URL").ok().filter(|v| !v.is_empty())
+    std::env::var("SURGE_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// System time plus an offset the test can move forward.
@@ -102,14 +104,18 @@ async fn fresh_database(url: &str) -> String {
         Some((b, q)) => (b, format!("?{q}")),
         None => (url, String::new()),
     };
-    let (server, _db) = base.rsplit_once('/').expect("database URL has a database name");
+    let (server, _db) = base
+        .rsplit_once('/')
+        .expect("database URL has a database name");
     format!("{server}/{name}{query}")
 }
 
 impl TestApp {
     /// The embedded app with default configuration.
     pub async fn spawn() -> TestApp {
-        Self::spawn_on(Backend::Embedded, |_| {}).await.expect("embedded backend")
+        Self::spawn_on(Backend::Embedded, |_| {})
+            .await
+            .expect("embedded backend")
     }
 
     /// The app on `backend`, or `None` if that backend is not configured.
@@ -124,7 +130,9 @@ impl TestApp {
             let server = backend.server_url()?;
             cfg.database_url = Some(SecretString::from(fresh_database(&server).await));
             cfg.database_max_connections = 10;
-            cfg.jwt_secret = Some(SecretString::from("test-secret-test-secret-test-secret-0123"));
+            cfg.jwt_secret = Some(SecretString::from(
+                "test-secret-test-secret-test-secret-0123",
+            ));
             if let Some(r) = redis_url() {
                 cfg.redis_url = Some(SecretString::from(r));
                 cfg.redis_prefix = format!("surge-test:{}:", uuid::Uuid::new_v4().simple());
@@ -132,9 +140,13 @@ impl TestApp {
         }
         tweak(&mut cfg);
         let clock = Arc::new(TestClock::default());
-        let mut app: App = surge_server::build(&cfg, clock.clone()).await.expect("build app");
+        let mut app: App = surge_server::build(&cfg, clock.clone())
+            .await
+            .expect("build app");
         let tasks = app.spawn_tasks();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = app.router.clone();
         let server = tokio::spawn(async move {
@@ -225,8 +237,14 @@ impl TestApp {
             .get("/api/v1/identity/me", tokens["access_token"].as_str())
             .await;
         Session {
-            access: tokens["access_token"].as_str().unwrap_or_default().to_owned(),
-            refresh: tokens["refresh_token"].as_str().unwrap_or_default().to_owned(),
+            access: tokens["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            refresh: tokens["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             user_id: me["id"].as_str().unwrap_or_default().to_owned(),
         }
     }
@@ -234,7 +252,11 @@ impl TestApp {
     /// An ADMIN session (created directly, as `surge admin create` does).
     pub async fn admin(&self, email: &str) -> Session {
         use surge_identity::domain::{Email, Nickname, Password};
-        let nick = email.split('@').next().unwrap_or("admin").replace(['.', '+'], "_");
+        let nick = email
+            .split('@')
+            .next()
+            .unwrap_or("admin")
+            .replace(['.', '+'], "_");
         self.identity
             .create_user(
                 &Email::parse(email).unwrap(),
