@@ -4,5 +4,6 @@
 pub mod bus;
 pub mod cache;
 pub mod db;
+pub mod nats;
 pub mod pubsub;
 pub mod relay;

@@ -37,3 +37,19 @@ async fn redis_pubsub() {
 async fn local_bus() {
     contracts::event_bus(&LocalBus::default()).await;
 }
+
+#[tokio::test]
+async fn nats_bus() {
+    let Some(url) = surge_testkit::nats_url() else {
+        return;
+    };
+    let bus = surge_infra::nats::NatsBus::connect(
+        &url,
+        &format!("contract-{}", uuid::Uuid::new_v4().simple()),
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    contracts::event_bus(&bus).await;
+    bus.delete_stream().await.unwrap();
+}

@@ -28,6 +28,10 @@ pub struct Config {
     pub redis_prefix: String,
     /// NATS JetStream for the event bus (in-process when absent).
     pub nats_url: Option<SecretString>,
+    /// Subject prefix and stream name (`<PREFIX>_EVENTS`) on NATS.
+    pub nats_prefix: String,
+    /// How long JetStream keeps events.
+    pub nats_max_age_secs: u64,
     /// HS256 signing key (at least 32 characters). Required unless the database is SQLite.
     pub jwt_secret: Option<SecretString>,
     /// Comma-separated subset of modules to serve (default: all).
@@ -62,6 +66,8 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "surge:".into(),
             nats_url: None,
+            nats_prefix: "surge".into(),
+            nats_max_age_secs: 7 * 24 * 60 * 60,
             jwt_secret: None,
             modules: None,
             bootstrap_admin_email: None,

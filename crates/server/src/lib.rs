@@ -20,7 +20,7 @@ use surge_kernel::auth::Authenticator;
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::{Foundation, Module};
-use surge_kernel::ports::{Cache, Notifier, PubSub};
+use surge_kernel::ports::{Cache, EventBus, Notifier, PubSub};
 
 pub use config::Config;
 
@@ -135,16 +135,24 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             Arc::new(pubsub::LocalPubSub::default()),
         ),
     };
-    anyhow::ensure!(
-        cfg.nats_url.is_none(),
-        "SURGE_NATS_URL is set, but this build has no NATS event bus yet; unset it to use the in-process bus"
-    );
+    let bus: Arc<dyn EventBus> = match &cfg.nats_url {
+        Some(n) => Arc::new(
+            surge_infra::nats::NatsBus::connect(
+                n.expose_secret(),
+                &cfg.nats_prefix,
+                Duration::from_secs(cfg.nats_max_age_secs),
+            )
+            .await
+            .context("connecting to NATS")?,
+        ),
+        None => Arc::new(bus::LocalBus::default()),
+    };
     let foundation = Foundation {
         db: dbs.primary,
         read_db: dbs.read,
         cache,
         pubsub,
-        bus: Arc::new(bus::LocalBus::default()),
+        bus,
         outbox: OutboxSignal::default(),
         clock,
     };

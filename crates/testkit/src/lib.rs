@@ -49,6 +49,12 @@ pub fn redis_url() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+pub fn nats_url() -> Option<String> {
+    std::env::var("SURGE_TEST_NATS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 /// System time plus an offset the test can move forward.
 #[derive(Default)]
 pub struct TestClock(AtomicI64);
@@ -74,6 +80,8 @@ pub struct TestApp {
     pub identity: Arc<surge_identity::IdentityService>,
     pub notifier: Arc<dyn surge_kernel::ports::Notifier>,
     data_dir: std::path::PathBuf,
+    /// (url, prefix) of this test's NATS stream, deleted on drop.
+    nats: Option<(String, String)>,
     server: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -85,6 +93,19 @@ impl Drop for TestApp {
             t.abort();
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((url, prefix)) = self.nats.take() {
+            // Drop cannot await: clean up on a short-lived runtime of its own.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    let _ =
+                        rt.block_on(surge_infra::nats::NatsBus::delete_stream_of(&url, &prefix));
+                }
+            })
+            .join();
+        }
     }
 }
 
@@ -126,6 +147,7 @@ impl TestApp {
             secure_cookies: false,
             ..Config::default()
         };
+        let mut nats = None;
         if backend != Backend::Embedded {
             let server = backend.server_url()?;
             cfg.database_url = Some(SecretString::from(fresh_database(&server).await));
@@ -133,9 +155,16 @@ impl TestApp {
             cfg.jwt_secret = Some(SecretString::from(
                 "test-secret-test-secret-test-secret-0123",
             ));
+            let unique = uuid::Uuid::new_v4().simple().to_string();
             if let Some(r) = redis_url() {
                 cfg.redis_url = Some(SecretString::from(r));
-                cfg.redis_prefix = format!("surge-test:{}:", uuid::Uuid::new_v4().simple());
+                cfg.redis_prefix = format!("surge-test:{unique}:");
+            }
+            if let Some(n) = nats_url() {
+                nats = Some((n.clone(), format!("surge-test-{unique}")));
+                cfg.nats_url = Some(SecretString::from(n));
+                cfg.nats_prefix = format!("surge-test-{unique}");
+                cfg.nats_max_age_secs = 600;
             }
         }
         tweak(&mut cfg);
@@ -171,6 +200,7 @@ impl TestApp {
             identity: app.identity.clone(),
             notifier: app.notifier.clone(),
             data_dir,
+            nats,
             server,
             tasks,
         })

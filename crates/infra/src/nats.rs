@@ -1,0 +1,176 @@
+//! `EventBus` on NATS JetStream: one stream per deployment, one durable pull consumer
+//! per (consumer name, topic). Publishing waits for the stream's ack and sets
+//! `Nats-Msg-Id` to the event id, so a relay retry inside the duplicate window is
+//! stored once; consumers are idempotent for anything older.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream, AckKind};
+use async_trait::async_trait;
+use futures::StreamExt;
+use surge_kernel::events::EventEnvelope;
+use surge_kernel::ports::{EventBus, EventHandler};
+
+pub struct NatsBus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    /// Subject prefix and stream name: lets deployments (and tests) share a server.
+    prefix: String,
+    stream: String,
+    subscriptions: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for NatsBus {
+    fn drop(&mut self) {
+        if let Ok(subs) = self.subscriptions.try_lock() {
+            subs.iter().for_each(tokio::task::JoinHandle::abort);
+        }
+    }
+}
+
+fn token(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl NatsBus {
+    /// Connects and makes sure the stream `<PREFIX>_EVENTS` on `<prefix>.events.>` exists.
+    pub async fn connect(url: &str, prefix: &str, max_age: Duration) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let js = jetstream::new(client.clone());
+        let prefix = token(prefix);
+        let stream = Self::stream_name(&prefix);
+        js.get_or_create_stream(stream::Config {
+            name: stream.clone(),
+            subjects: vec![format!("{prefix}.events.>")],
+            max_age,
+            duplicate_window: Duration::from_secs(120).min(max_age),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+        Ok(Self {
+            client,
+            js,
+            prefix,
+            stream,
+            subscriptions: tokio::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The stream name used for `prefix`.
+    pub fn stream_name(prefix: &str) -> String {
+        format!("{}_EVENTS", token(prefix).to_uppercase())
+    }
+
+    fn subject(&self, topic: &str) -> String {
+        format!("{}.events.{topic}", self.prefix)
+    }
+
+    /// Removes the stream and its consumers (tests clean up with this).
+    pub async fn delete_stream(&self) -> anyhow::Result<()> {
+        self.js.delete_stream(&self.stream).await?;
+        Ok(())
+    }
+
+    /// Removes the stream of `prefix` without a running bus.
+    pub async fn delete_stream_of(url: &str, prefix: &str) -> anyhow::Result<()> {
+        let client = async_nats::connect(url).await?;
+        jetstream::new(client)
+            .delete_stream(Self::stream_name(prefix))
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventBus for NatsBus {
+    async fn publish(&self, event: &EventEnvelope) -> anyhow::Result<()> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
+        let payload = serde_json::to_vec(event)?;
+        self.js
+            .publish_with_headers(self.subject(&event.topic), headers, payload.into())
+            .await?
+            .await?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        consumer: &str,
+        topics: &[&str],
+        handler: Arc<dyn EventHandler>,
+    ) -> anyhow::Result<()> {
+        let stream = self.js.get_stream(&self.stream).await?;
+        for topic in topics {
+            let durable = format!("{}__{}", token(consumer), token(topic));
+            let pull = stream
+                .get_or_create_consumer(
+                    &durable,
+                    consumer::pull::Config {
+                        durable_name: Some(durable.clone()),
+                        filter_subject: self.subject(topic),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(30),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let handler = handler.clone();
+            let name = durable.clone();
+            let task = tokio::spawn(async move {
+                loop {
+                    let mut messages = match pull.messages().await {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(consumer = %name, error = %e, "NATS consumer failed; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    };
+                    while let Some(msg) = messages.next().await {
+                        let Ok(msg) = msg else { break };
+                        let outcome = match serde_json::from_slice::<EventEnvelope>(&msg.payload) {
+                            Ok(event) => handler.handle(&event).await,
+                            Err(e) => {
+                                // Unreadable forever: acknowledge so it does not block the consumer.
+                                tracing::error!(consumer = %name, error = %e, "dropping an undecodable event");
+                                Ok(())
+                            }
+                        };
+                        let ack = match outcome {
+                            Ok(()) => msg.ack().await,
+                            Err(e) => {
+                                tracing::warn!(consumer = %name, error = ?e, "event handler failed; redelivering");
+                                msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                                    .await
+                            }
+                        };
+                        if let Err(e) = ack {
+                            tracing::warn!(consumer = %name, error = %e, "ack failed; the event will be redelivered");
+                        }
+                    }
+                }
+            });
+            self.subscriptions.lock().await.push(task);
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.client.flush().await?;
+        Ok(())
+    }
+}
