@@ -434,6 +434,19 @@ impl IdentityService {
         self.open_session(&user).await
     }
 
+    /// Opens a session for an existing, active account without a password check: for
+    /// trusted callers that authenticated the person another way (OAuth, admin tools).
+    pub async fn sign_in(&self, user_id: Uuid) -> Result<TokenPair, ApiError> {
+        let user = self.load_user(user_id).await?;
+        if !user.active {
+            return Err(ApiError::forbidden(
+                "account_deactivated",
+                "this account has been deactivated",
+            ));
+        }
+        self.open_session(&user).await
+    }
+
     /// Starts a new refresh-token family for `user` and returns its first tokens.
     pub(crate) async fn open_session(&self, user: &user::Model) -> Result<TokenPair, ApiError> {
         let family = new_id();

@@ -5,5 +5,6 @@ pub mod bus;
 pub mod cache;
 pub mod db;
 pub mod nats;
+pub mod payment;
 pub mod pubsub;
 pub mod relay;

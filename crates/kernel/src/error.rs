@@ -84,7 +84,12 @@ impl ApiError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
+    /// Adds a member to the problem object; the standard members cannot be replaced.
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        debug_assert!(
+            !["type", "title", "status", "code", "detail"].contains(&key),
+            "problem member {key} is reserved"
+        );
         self.extra
             .get_or_insert_with(Default::default)
             .insert(key.to_owned(), value.into());

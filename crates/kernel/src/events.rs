@@ -43,7 +43,18 @@ impl EventEnvelope {
 
 /// Writes the event into the outbox on `conn` (pass the open transaction).
 pub async fn enqueue(conn: &impl ConnectionTrait, event: &EventEnvelope) -> Result<(), DbErr> {
-    let stmt = Query::insert()
+    enqueue_many(conn, std::slice::from_ref(event)).await
+}
+
+/// Writes several events with one multi-row insert (group commits use this).
+pub async fn enqueue_many(
+    conn: &impl ConnectionTrait,
+    events: &[EventEnvelope],
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = Query::insert()
         .into_table(Alias::new("outbox"))
         .columns([
             Alias::new("id"),
@@ -53,7 +64,9 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &EventEnvelope) -> Resu
             Alias::new("occurred_at"),
             Alias::new("attempts"),
         ])
-        .values([
+        .to_owned();
+    for event in events {
+        stmt.values([
             event.id.into(),
             event.topic.clone().into(),
             event.key.clone().into(),
@@ -61,8 +74,8 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &EventEnvelope) -> Resu
             event.occurred_at.into(),
             0i32.into(),
         ])
-        .map_err(|e| DbErr::Custom(e.to_string()))?
-        .to_owned();
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
     conn.execute(conn.get_database_backend().build(&stmt))
         .await?;
     Ok(())

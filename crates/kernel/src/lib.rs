@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod migration;
 pub mod module;
 pub mod page;
+pub mod payment;
 pub mod ports;
 pub mod sql;
 

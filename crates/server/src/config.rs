@@ -9,6 +9,7 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
 use surge_identity::oauth::ProviderConfig;
+use surge_infra::payment::KakaoPayConfig;
 
 #[derive(Clone, Deserialize)]
 #[serde(default)]
@@ -53,6 +54,14 @@ pub struct Config {
     pub login_failure_window_secs: u64,
     /// `[oauth.kakao]`, `[oauth.github]`, `[oauth.intra42]`.
     pub oauth: BTreeMap<String, ProviderConfig>,
+    /// The URL clients reach this deployment at (payment providers redirect there).
+    pub public_url: Option<String>,
+    /// How long a shop order waits for payment before it is cancelled.
+    pub shop_payment_window_secs: u64,
+    /// How often expired unpaid orders are swept.
+    pub shop_sweep_every_ms: u64,
+    /// Kakao Pay (`[kakaopay] cid, secret_key, base_url?`); the embedded fake gateway when absent.
+    pub kakaopay: Option<KakaoPayConfig>,
 }
 
 impl Default for Config {
@@ -83,6 +92,10 @@ impl Default for Config {
             login_max_failures_per_ip: 30,
             login_failure_window_secs: 15 * 60,
             oauth: BTreeMap::new(),
+            public_url: None,
+            shop_payment_window_secs: 15 * 60,
+            shop_sweep_every_ms: 5_000,
+            kakaopay: None,
         }
     }
 }
@@ -100,6 +113,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_secret", &set(&self.jwt_secret))
             .field("modules", &self.modules)
             .field("oauth", &self.oauth.keys().collect::<Vec<_>>())
+            .field("kakaopay", &self.kakaopay.as_ref().map(|k| &k.cid))
             .finish_non_exhaustive()
     }
 }

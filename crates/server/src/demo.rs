@@ -55,9 +55,123 @@ pub async fn load(app: &App) -> anyhow::Result<()> {
             )
             .await?;
     }
+    if created.iter().any(|u| u.role == Role::Admin) {
+        shop(app).await?;
+    }
     println!(
         "demo data: {} new accounts (password {DEMO_PASSWORD:?}): admin@surge.local, minji@surge.local, junho@surge.local, mentor.kim@surge.local",
         created.len()
+    );
+    Ok(())
+}
+
+/// A catalog in five categories, one low-stock flash-sale item, an open coupon campaign.
+async fn shop(app: &App) -> anyhow::Result<()> {
+    use surge_shop::catalog::ProductDraft;
+    use surge_shop::coupons::CampaignDraft;
+    let catalog: &[(&str, &[(&str, i64)])] = &[
+        (
+            "fashion",
+            &[
+                ("오버핏 후드티", 49_000),
+                ("데님 와이드 팬츠", 59_000),
+                ("울 블렌드 코트", 189_000),
+                ("니트 비니", 19_000),
+                ("캔버스 토트백", 29_000),
+                ("린넨 셔츠", 39_000),
+            ],
+        ),
+        (
+            "shoes",
+            &[
+                ("러닝화 에어 3", 129_000),
+                ("가죽 첼시 부츠", 159_000),
+                ("슬립온 스니커즈", 69_000),
+                ("트레킹화", 139_000),
+                ("실내 슬리퍼", 15_000),
+            ],
+        ),
+        (
+            "electronics",
+            &[
+                ("무선 이어폰 프로", 239_000),
+                ("보조배터리 20000mAh", 39_000),
+                ("기계식 키보드", 119_000),
+                ("27인치 모니터", 329_000),
+                ("스마트워치 밴드", 25_000),
+                ("USB-C 허브", 45_000),
+            ],
+        ),
+        (
+            "food",
+            &[
+                ("제주 감귤 5kg", 24_900),
+                ("한우 선물세트", 159_000),
+                ("유기농 그래놀라", 12_900),
+                ("콜드브루 원액", 18_900),
+                ("김치 3kg", 29_900),
+            ],
+        ),
+        (
+            "books",
+            &[
+                ("러스트 프로그래밍", 38_000),
+                ("데이터 중심 애플리케이션 설계", 36_000),
+                ("클린 아키텍처", 29_000),
+                ("소년이 온다", 15_000),
+                ("코스모스", 22_000),
+            ],
+        ),
+    ];
+    let mut n = 0;
+    for (category, items) in catalog {
+        for (i, (name, price)) in items.iter().enumerate() {
+            app.shop
+                .catalog
+                .create(ProductDraft {
+                    name: (*name).into(),
+                    description: format!("{name} — Surge 데모 상품"),
+                    price: *price,
+                    stock: 20 + 7 * i as i64,
+                    category: (*category).into(),
+                    image_url: None,
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("demo product: {e}"))?;
+            n += 1;
+        }
+    }
+    let flash = app
+        .shop
+        .catalog
+        .create(ProductDraft {
+            name: "한정판 스니커즈 (플래시 세일)".into(),
+            description: "오늘 단 30켤레".into(),
+            price: 99_000,
+            stock: 30,
+            category: "shoes".into(),
+            image_url: None,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("demo product: {e}"))?;
+    let now = chrono::Utc::now();
+    app.shop
+        .coupons
+        .create_campaign(CampaignDraft {
+            name: "오픈 기념 10% (최대 5,000원)".into(),
+            quantity: 100,
+            discount_amount: None,
+            discount_percent: Some(10),
+            max_discount: Some(5_000),
+            starts_at: now.to_rfc3339(),
+            ends_at: (now + chrono::Duration::days(30)).to_rfc3339(),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("demo campaign: {e}"))?;
+    println!(
+        "demo shop: {} products, flash-sale item {} (stock 30), a 100-coupon campaign",
+        n + 1,
+        flash.id
     );
     Ok(())
 }

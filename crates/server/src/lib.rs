@@ -15,11 +15,13 @@ use rand::RngCore;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use secrecy::{ExposeSecret, SecretString};
 use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
+use surge_infra::payment::{FakeGateway, KakaoPay};
 use surge_infra::{bus, cache, db, pubsub, relay};
 use surge_kernel::auth::Authenticator;
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::{Foundation, Module};
+use surge_kernel::payment::PaymentGateway;
 use surge_kernel::ports::{Cache, EventBus, Notifier, PubSub};
 
 pub use config::Config;
@@ -32,6 +34,7 @@ impl MigratorTrait for Migrator {
         let mut all = surge_kernel::migration::migrations();
         all.extend(surge_identity::migrations());
         all.extend(surge_notifications::migrations());
+        all.extend(surge_shop::migrations());
         all
     }
 }
@@ -43,6 +46,9 @@ pub struct App {
     pub foundation: Foundation,
     pub identity: Arc<IdentityService>,
     pub notifier: Arc<dyn Notifier>,
+    pub shop: Arc<surge_shop::Shop>,
+    /// The embedded payment gateway, when no real provider is configured.
+    pub fake_gateway: Option<Arc<FakeGateway>>,
     /// Where the API is served: "embedded" or "scaled", with the adapters chosen.
     pub describe: String,
 }
@@ -179,7 +185,30 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     }
     let notifications = surge_notifications::module(&foundation).await?;
 
-    let modules: Vec<Module> = [identity.module, notifications.module]
+    let (gateway, fake_gateway): (Arc<dyn PaymentGateway>, _) = match &cfg.kakaopay {
+        Some(k) => (Arc::new(KakaoPay::new(k.clone())?), None),
+        None => {
+            let fake = Arc::new(FakeGateway::new());
+            (fake.clone(), Some(fake))
+        }
+    };
+    let shop_cfg = surge_shop::ShopConfig {
+        payment_window: Duration::from_secs(cfg.shop_payment_window_secs),
+        sweep_every: Duration::from_millis(cfg.shop_sweep_every_ms.max(10)),
+        public_url: cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", cfg.bind)),
+    };
+    let (shop_module, shop) = surge_shop::module(
+        &foundation,
+        shop_cfg,
+        gateway,
+        notifications.notifier.clone(),
+    )
+    .await?;
+
+    let modules: Vec<Module> = [identity.module, notifications.module, shop_module]
         .into_iter()
         .filter(|m| cfg.serves(m.name))
         .collect();
@@ -224,6 +253,8 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         foundation,
         identity: identity.service,
         notifier: notifications.notifier,
+        shop,
+        fake_gateway,
         describe,
     })
 }

@@ -180,3 +180,59 @@ pub async fn event_bus(bus: &dyn EventBus) {
     );
     bus.ping().await.unwrap();
 }
+
+pub async fn payment_gateway(g: &dyn surge_kernel::payment::PaymentGateway, approve_token: &str) {
+    use surge_kernel::payment::{PaymentApproved, PaymentError, PaymentRequest};
+
+    let req = PaymentRequest {
+        order_id: key("order"),
+        user_id: key("user"),
+        item_name: "contract item".into(),
+        quantity: 2,
+        amount: 12_000,
+        approval_url: "https://surge.example/pay/approve".into(),
+        cancel_url: "https://surge.example/pay/cancel".into(),
+        fail_url: "https://surge.example/pay/fail".into(),
+    };
+    let ready = g.ready(&req).await.unwrap();
+    assert!(!ready.tid.is_empty(), "ready gives a tid");
+    assert!(!ready.redirect_url.is_empty(), "ready gives a redirect URL");
+    let other = g.ready(&req).await.unwrap();
+    assert_ne!(other.tid, ready.tid, "every ready gets its own tid");
+
+    let approved = g
+        .approve(&ready.tid, &req.order_id, &req.user_id, approve_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        approved,
+        PaymentApproved {
+            tid: ready.tid.clone(),
+            amount: req.amount
+        },
+        "the approved amount is the requested one"
+    );
+    let again = g
+        .approve(&ready.tid, &req.order_id, &req.user_id, approve_token)
+        .await
+        .unwrap();
+    assert_eq!(again, approved, "approving twice answers like the first");
+
+    g.cancel(&ready.tid, req.amount).await.unwrap();
+    g.cancel(&ready.tid, req.amount)
+        .await
+        .expect("cancelling twice is a no-op success");
+
+    let unknown = g
+        .approve(
+            &key("no-such-tid"),
+            &req.order_id,
+            &req.user_id,
+            approve_token,
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(PaymentError::Declined(_))),
+        "approving an unknown tid is declined: {unknown:?}"
+    );
+}

@@ -79,6 +79,7 @@ pub struct TestApp {
     pub app_foundation: surge_kernel::module::Foundation,
     pub identity: Arc<surge_identity::IdentityService>,
     pub notifier: Arc<dyn surge_kernel::ports::Notifier>,
+    pub gateway: Option<Arc<surge_infra::payment::FakeGateway>>,
     data_dir: std::path::PathBuf,
     /// (url, prefix) of this test's NATS stream, deleted on drop.
     nats: Option<(String, String)>,
@@ -141,10 +142,16 @@ impl TestApp {
 
     /// The app on `backend`, or `None` if that backend is not configured.
     pub async fn spawn_on(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        // Logs of a failing test, shown by `RUST_LOG=warn cargo test`.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let data_dir = std::env::temp_dir().join(format!("surge-test-{}", uuid::Uuid::new_v4()));
         let mut cfg = Config {
             data_dir: data_dir.clone(),
             secure_cookies: false,
+            shop_sweep_every_ms: 100,
             ..Config::default()
         };
         let mut nats = None;
@@ -199,6 +206,7 @@ impl TestApp {
             app_foundation: app.foundation.clone(),
             identity: app.identity.clone(),
             notifier: app.notifier.clone(),
+            gateway: app.fake_gateway.clone(),
             data_dir,
             nats,
             server,
@@ -297,6 +305,30 @@ impl TestApp {
             .await
             .expect("create admin");
         self.login(email, "password-1234").await
+    }
+
+    /// `n` fresh accounts with open sessions, made without password hashing so that
+    /// hundreds of concurrent buyers cost milliseconds to set up.
+    pub async fn quick_users(&self, n: usize) -> Vec<Session> {
+        use surge_identity::domain::{Email, Nickname};
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+        let made = futures::future::join_all((0..n).map(|i| async move {
+            let email = Email::parse(&format!("buyer{i}-{tag}@example.com")).unwrap();
+            let nick = Nickname::parse(&format!("b{i}_{tag}")).unwrap();
+            let user = self
+                .identity
+                .create_user(&email, None, &nick, surge_kernel::auth::Role::User)
+                .await
+                .expect("create user");
+            let tokens = self.identity.sign_in(user.id).await.expect("sign in");
+            Session {
+                access: tokens.access_token,
+                refresh: tokens.refresh_token,
+                user_id: user.id.to_string(),
+            }
+        }))
+        .await;
+        made
     }
 
     /// Waits (up to 5 s) until `check` holds: for effects that happen after the outbox relay.

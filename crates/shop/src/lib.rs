@@ -1,0 +1,92 @@
+//! Shop: a catalog, flash-sale orders that never oversell (hot products are group
+//! committed), a payment saga with compensation, and first-come coupons.
+
+mod addresses;
+mod batcher;
+pub mod catalog;
+pub mod coupons;
+pub mod domain;
+mod entities;
+mod http;
+pub mod orders;
+pub mod payment;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use surge_kernel::idempotency::Idempotency;
+use surge_kernel::module::{Foundation, Module};
+use surge_kernel::payment::PaymentGateway;
+use surge_kernel::ports::Notifier;
+use utoipa::OpenApi;
+
+pub use store::migrations;
+
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    /// How long an order waits for payment before it is cancelled (default 15 min).
+    pub payment_window: Duration,
+    /// How often expired orders are swept.
+    pub sweep_every: Duration,
+    /// Public base URL the payment provider redirects back to.
+    pub public_url: String,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        Self {
+            payment_window: Duration::from_secs(15 * 60),
+            sweep_every: Duration::from_secs(5),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+pub struct Shop {
+    pub catalog: Arc<catalog::Catalog>,
+    pub orders: Arc<orders::Orders>,
+    pub payments: Arc<payment::Payments>,
+    pub coupons: coupons::Coupons,
+}
+
+pub async fn module(
+    f: &Foundation,
+    cfg: ShopConfig,
+    gateway: Arc<dyn PaymentGateway>,
+    notifier: Arc<dyn Notifier>,
+) -> anyhow::Result<(Module, Arc<Shop>)> {
+    let catalog = Arc::new(catalog::Catalog::new(f));
+    let orders = Arc::new(orders::Orders::new(f, catalog.clone(), cfg.payment_window));
+    let payments = Arc::new(payment::Payments {
+        orders: orders.clone(),
+        gateway,
+        notifier,
+        public_url: cfg.public_url.trim_end_matches('/').to_owned(),
+    });
+    f.bus
+        .subscribe(
+            payment::REFUND_CONSUMER,
+            &[orders::TOPIC_REFUND_REQUESTED],
+            Arc::new(payment::RefundHandler(payments.clone())),
+        )
+        .await?;
+    let shop = Arc::new(Shop {
+        catalog,
+        orders: orders.clone(),
+        payments,
+        coupons: coupons::Coupons::new(f),
+    });
+    let idem = Idempotency {
+        db: f.db.clone(),
+        clock: f.clock.clone(),
+    };
+    let module = Module {
+        name: "shop",
+        router: http::router(shop.clone(), idem),
+        openapi: http::ShopApi::openapi(),
+        workers: vec![orders::run_sweeper(orders, cfg.sweep_every).boxed()],
+    };
+    Ok((module, shop))
+}
