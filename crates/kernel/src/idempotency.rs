@@ -41,7 +41,8 @@ struct Stored {
     expires_at: i64,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The fingerprint of a request body that a key is bound to.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex_encode(&Sha256::digest(bytes))
 }
 

@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::ApiError;
@@ -17,8 +20,11 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::entities::product;
-use crate::orders::{insert_orders, out_of_stock, take_stock, LineView, NewOrder, OrderView};
+use crate::entities::{order, order_line, product};
+use crate::orders::{
+    idempotency_mismatch, insert_orders, out_of_stock, take_stock, to_view, LineView, NewOrder,
+    OrderView,
+};
 
 pub const MAX_BATCH: usize = 500;
 /// A product's task exits after this long without orders.
@@ -164,42 +170,56 @@ async fn run(
 }
 
 async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>) {
-    match commit_batch(inner, product_id, &jobs).await {
-        Ok(granted) => {
-            for (job, ok) in jobs.into_iter().zip(granted) {
-                let answer = match ok {
-                    Some(view) => Ok(view),
-                    None => Err(out_of_stock(0, product_id)),
-                };
+    let mut outcome = commit_batch(inner, product_id, &jobs).await;
+    if matches!(&outcome, Err(e) if e.code == "duplicate_idempotency_key") {
+        // A same-key order committed elsewhere after our check: the re-run replays it.
+        outcome = commit_batch(inner, product_id, &jobs).await;
+    }
+    match outcome {
+        Ok(answers) => {
+            for (job, answer) in jobs.into_iter().zip(answers) {
                 let _ = job.reply.send(answer);
             }
         }
         Err(e) => {
-            let code = e.code;
-            let detail = e.detail.clone();
             if e.status.is_server_error() {
                 tracing::error!(error = %e, product = %product_id, "order batch failed; nothing was taken");
             }
             for job in jobs {
                 let _ = job
                     .reply
-                    .send(Err(ApiError::new(e.status, code, detail.clone())));
+                    .send(Err(ApiError::new(e.status, e.code, e.detail.clone())));
             }
         }
     }
 }
 
-/// One transaction for the whole batch; `Some(order)` for each granted job.
+enum Plan {
+    /// Asks for stock.
+    Take,
+    /// Its Idempotency-Key already has an order: answer with that order.
+    Replay(order::Model),
+    /// Same user and key as an earlier job of this batch: same answer as that one.
+    SameAs(usize),
+}
+
+/// One transaction for the whole batch; one answer per job.
 async fn commit_batch(
     inner: &Inner,
     product_id: Uuid,
     jobs: &[Job],
-) -> Result<Vec<Option<OrderView>>, ApiError> {
+) -> Result<Vec<Result<OrderView, ApiError>>, ApiError> {
     let now = inner.clock.now_ms();
     let txn = inner.db.begin().await?;
-    let wanted: i64 = jobs.iter().map(|j| j.quantity).sum();
-    let mut grant = vec![true; jobs.len()];
-    if !take_stock(&txn, product_id, wanted, now).await? {
+    let plans = plan(&txn, jobs).await?;
+    let mut grant: Vec<bool> = plans.iter().map(|p| matches!(p, Plan::Take)).collect();
+    let wanted: i64 = jobs
+        .iter()
+        .zip(&grant)
+        .filter(|(_, g)| **g)
+        .map(|(j, _)| j.quantity)
+        .sum();
+    if wanted > 0 && !take_stock(&txn, product_id, wanted, now).await? {
         // Not enough for everyone: grant in arrival order while it fits. Another
         // instance may take stock between our read and write, so re-check and retry.
         let mut taken = false;
@@ -217,8 +237,8 @@ async fn commit_batch(
             };
             let mut left = p.stock;
             let mut sum = 0;
-            for (g, j) in grant.iter_mut().zip(jobs) {
-                *g = j.quantity <= left;
+            for ((g, j), plan) in grant.iter_mut().zip(jobs).zip(&plans) {
+                *g = matches!(plan, Plan::Take) && j.quantity <= left;
                 if *g {
                     left -= j.quantity;
                     sum += j.quantity;
@@ -234,20 +254,18 @@ async fn commit_batch(
             return Err(ApiError::unavailable("stock changed too fast; retry"));
         }
     }
-    if !grant.iter().any(|g| *g) {
-        txn.rollback().await?;
-        return Ok(vec![None; jobs.len()]);
-    }
     let p = product::Entity::find_by_id(product_id)
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("no such product"))?;
     let mut orders = Vec::new();
-    for (j, g) in jobs.iter().zip(&grant) {
+    let mut order_index = vec![None; jobs.len()];
+    for (i, (j, g)) in jobs.iter().zip(&grant).enumerate() {
         if !*g {
             continue;
         }
         let o = &j.order;
+        order_index[i] = Some(orders.len());
         orders.push(NewOrder {
             id: o.id,
             user_id: o.user_id,
@@ -255,6 +273,7 @@ async fn commit_batch(
             discount: 0,
             coupon_id: None,
             idem_key: o.idem_key.clone(),
+            request_hash: o.request_hash.clone(),
             shipping: o.shipping.clone(),
             lines: vec![LineView {
                 product_id,
@@ -266,16 +285,102 @@ async fn commit_batch(
             expires_at: now + (o.expires_at - o.now),
         });
     }
-    insert_orders(&txn, &orders).await?;
+    if let Err(e) = insert_orders(&txn, &orders).await {
+        txn.rollback().await?;
+        return Err(match surge_kernel::error::unique_violation(&e) {
+            Some(_) => ApiError::conflict("duplicate_idempotency_key", "retry"),
+            None => e.into(),
+        });
+    }
+    let replays = replay_views(&txn, &plans).await?;
     txn.commit().await?;
-    inner.outbox.wake();
+    if !orders.is_empty() {
+        inner.outbox.wake();
+    }
     if p.stock == 0 {
         // Sold out: make the catalog say so now, not after its cache expires.
         inner.catalog.forget(product_id).await;
     }
-    let mut views = orders.iter().map(NewOrder::view);
-    Ok(grant
-        .into_iter()
-        .map(|g| if g { views.next() } else { None })
+    let mut answers: Vec<Result<OrderView, ApiError>> = Vec::with_capacity(jobs.len());
+    for (i, (j, plan)) in jobs.iter().zip(&plans).enumerate() {
+        let answer = match plan {
+            Plan::Take => match order_index[i] {
+                Some(k) => Ok(orders[k].view()),
+                None => Err(out_of_stock(0, product_id)),
+            },
+            Plan::Replay(o) => match replays.get(&o.id) {
+                Some(v) if o.request_hash == j.order.request_hash => Ok(v.clone()),
+                Some(_) => Err(idempotency_mismatch()),
+                None => Err(ApiError::internal(anyhow::anyhow!(
+                    "replayed order vanished"
+                ))),
+            },
+            Plan::SameAs(first) => match &answers[*first] {
+                _ if jobs[*first].order.request_hash != j.order.request_hash => {
+                    Err(idempotency_mismatch())
+                }
+                Ok(v) => Ok(v.clone()),
+                Err(e) => Err(ApiError::new(e.status, e.code, e.detail.clone())),
+            },
+        };
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+/// Which jobs are retries of an order that exists, or repeats within this batch.
+async fn plan(txn: &DatabaseTransaction, jobs: &[Job]) -> Result<Vec<Plan>, ApiError> {
+    let keyed: Vec<(Uuid, &str)> = jobs
+        .iter()
+        .filter_map(|j| j.order.idem_key.as_deref().map(|k| (j.order.user_id, k)))
+        .collect();
+    let existing: HashMap<(Uuid, String), order::Model> = if keyed.is_empty() {
+        HashMap::new()
+    } else {
+        order::Entity::find()
+            .filter(order::Column::UserId.is_in(keyed.iter().map(|(u, _)| *u)))
+            .filter(order::Column::IdemKey.is_in(keyed.iter().map(|(_, k)| (*k).to_owned())))
+            .all(txn)
+            .await?
+            .into_iter()
+            .filter_map(|o| o.idem_key.clone().map(|k| ((o.user_id, k), o)))
+            .collect()
+    };
+    let mut first_of: HashMap<(Uuid, &str), usize> = HashMap::new();
+    Ok(jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let Some(key) = j.order.idem_key.as_deref() else {
+                return Plan::Take;
+            };
+            if let Some(o) = existing.get(&(j.order.user_id, key.to_owned())) {
+                return Plan::Replay(o.clone());
+            }
+            match first_of.entry((j.order.user_id, key)) {
+                std::collections::hash_map::Entry::Occupied(e) => Plan::SameAs(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                    Plan::Take
+                }
+            }
+        })
         .collect())
+}
+
+async fn replay_views(
+    txn: &DatabaseTransaction,
+    plans: &[Plan],
+) -> Result<HashMap<Uuid, OrderView>, ApiError> {
+    let mut views = HashMap::new();
+    for plan in plans.iter() {
+        if let Plan::Replay(o) = plan {
+            let lines = order_line::Entity::find()
+                .filter(order_line::Column::OrderId.eq(o.id))
+                .all(txn)
+                .await?;
+            views.insert(o.id, to_view(o.clone(), lines));
+        }
+    }
+    Ok(views)
 }

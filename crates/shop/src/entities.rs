@@ -63,6 +63,8 @@ pub mod order {
         pub total: i64,
         pub coupon_id: Option<Uuid>,
         pub idem_key: Option<String>,
+        /// SHA-256 of the request body the key was first used with.
+        pub request_hash: Option<String>,
         pub shipping: String,
         pub payment_tid: Option<String>,
         pub payment_redirect: Option<String>,

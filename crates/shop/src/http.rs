@@ -28,8 +28,8 @@ use crate::Shop;
 type St = State<Arc<Shop>>;
 
 pub fn router(shop: Arc<Shop>, idem: Idempotency) -> Router {
+    // Orders keep their Idempotency-Key on the order row itself (see `place_order`).
     let creating = Router::new()
-        .route("/orders", post(place_order))
         .route("/orders/{id}/payment", post(start_payment))
         .route("/coupon-campaigns/{id}/claim", post(claim))
         .layer(axum::middleware::from_fn_with_state(
@@ -45,7 +45,7 @@ pub fn router(shop: Arc<Shop>, idem: Idempotency) -> Router {
                 .delete(delete_product),
         )
         .route("/products/{id}/restock", post(restock))
-        .route("/orders", get(my_orders))
+        .route("/orders", get(my_orders).post(place_order))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/cancel", post(cancel_order))
         .route("/orders/{id}/payment/approve", post(approve_payment))
@@ -197,8 +197,23 @@ async fn place_order(
     State(s): St,
     who: AuthUser,
     headers: HeaderMap,
-    Json(r): Json<OrderRequest>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // The key is stored on the order in the same transaction (exactly once even across
+    // a crash), bound to the hash of this body.
+    if !headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a body with Content-Type: application/json",
+        ));
+    }
+    let request_hash = idempotency::sha256_hex(&body);
+    let axum::Json(r) = axum::Json::<OrderRequest>::from_bytes(&body)?;
     let key = headers
         .get(idempotency::HEADER)
         .and_then(|v| v.to_str().ok())
@@ -219,7 +234,8 @@ async fn place_order(
                 shipping: r.shipping_address,
                 address_id: r.address_id,
                 coupon_id: r.coupon_id,
-                idem_key: Some(key.to_owned()),
+                idem_key: key.to_owned(),
+                request_hash,
             },
         )
         .await?;

@@ -74,6 +74,7 @@ pub(crate) struct NewOrder {
     pub discount: i64,
     pub coupon_id: Option<Uuid>,
     pub idem_key: Option<String>,
+    pub request_hash: Option<String>,
     pub shipping: ShippingAddress,
     pub lines: Vec<LineView>,
     pub now: Millis,
@@ -179,6 +180,7 @@ pub(crate) async fn insert_orders(
             order::Column::Total,
             order::Column::CouponId,
             order::Column::IdemKey,
+            order::Column::RequestHash,
             order::Column::Shipping,
             order::Column::CreatedAt,
             order::Column::UpdatedAt,
@@ -208,6 +210,7 @@ pub(crate) async fn insert_orders(
             (o.subtotal - o.discount).into(),
             o.coupon_id.into(),
             o.idem_key.clone().into(),
+            o.request_hash.clone().into(),
             shipping.into(),
             o.now.into(),
             o.now.into(),
@@ -248,7 +251,17 @@ pub struct PlaceOrder {
     pub shipping: Option<ShippingAddress>,
     pub address_id: Option<Uuid>,
     pub coupon_id: Option<Uuid>,
-    pub idem_key: Option<String>,
+    /// The Idempotency-Key and the hash of the body it came with.
+    pub idem_key: String,
+    pub request_hash: String,
+}
+
+pub(crate) fn idempotency_mismatch() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_mismatch",
+        "this Idempotency-Key was used with a different request body",
+    )
 }
 
 pub struct Orders {
@@ -328,16 +341,9 @@ impl Orders {
                 );
             }
         }
-        if let Some(k) = &req.idem_key {
-            // A retry whose first attempt committed (even if its answer was lost).
-            if let Some(existing) = order::Entity::find()
-                .filter(order::Column::UserId.eq(who.id))
-                .filter(order::Column::IdemKey.eq(k.as_str()))
-                .one(&self.db)
-                .await?
-            {
-                return self.view_of(existing).await;
-            }
+        // A retry whose first attempt committed (even if its answer was lost) replays it.
+        if let Some(existing) = self.by_key(who.id, &req.idem_key).await? {
+            return self.replay(existing, &req.request_hash).await;
         }
         let shipping = self.shipping_for(who.id, &mut req).await?;
         let now = self.clock.now_ms();
@@ -347,7 +353,8 @@ impl Orders {
             subtotal: 0,
             discount: 0,
             coupon_id: req.coupon_id,
-            idem_key: req.idem_key.clone(),
+            idem_key: Some(req.idem_key.clone()),
+            request_hash: Some(req.request_hash.clone()),
             shipping,
             lines: Vec::new(),
             now,
@@ -360,7 +367,37 @@ impl Orders {
                 .submit(line.product_id, line.quantity, draft)
                 .await;
         }
-        self.place_plain(draft, &req.lines).await
+        match self.place_plain(draft, &req.lines).await {
+            // A concurrent first attempt with the same key committed meanwhile.
+            Err(e) if e.code == "duplicate_idempotency_key" => {
+                match self.by_key(who.id, &req.idem_key).await? {
+                    Some(existing) => self.replay(existing, &req.request_hash).await,
+                    None => Err(ApiError::internal(anyhow::anyhow!(
+                        "idempotency key conflict without an order"
+                    ))),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn by_key(&self, user: Uuid, key: &str) -> Result<Option<order::Model>, ApiError> {
+        Ok(order::Entity::find()
+            .filter(order::Column::UserId.eq(user))
+            .filter(order::Column::IdemKey.eq(key))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub(crate) async fn replay(
+        &self,
+        existing: order::Model,
+        request_hash: &str,
+    ) -> Result<OrderView, ApiError> {
+        if existing.request_hash.as_deref() != Some(request_hash) {
+            return Err(idempotency_mismatch());
+        }
+        self.view_of(existing).await
     }
 
     /// Multi-line or coupon orders: every line's conditional write, in product-id order
@@ -404,7 +441,13 @@ impl Orders {
             draft.discount =
                 reserve_coupon(&txn, coupon_id, draft.user_id, draft.id, draft.subtotal).await?;
         }
-        insert_orders(&txn, std::slice::from_ref(&draft)).await?;
+        if let Err(e) = insert_orders(&txn, std::slice::from_ref(&draft)).await {
+            txn.rollback().await?;
+            return Err(match surge_kernel::error::unique_violation(&e) {
+                Some(_) => ApiError::conflict("duplicate_idempotency_key", "retry"),
+                None => e.into(),
+            });
+        }
         txn.commit().await?;
         self.outbox.wake();
         for l in lines {

@@ -125,6 +125,7 @@ impl MigrationTrait for CreateShopTables {
                 .col(big("total"))
                 .col(ColumnDef::new(a("coupon_id")).uuid().null())
                 .col(ColumnDef::new(a("idem_key")).string_len(150).null())
+                .col(ColumnDef::new(a("request_hash")).string_len(64).null())
                 .col(ColumnDef::new(a("shipping")).text().not_null())
                 .col(ColumnDef::new(a("payment_tid")).string_len(100).null())
                 .col(ColumnDef::new(a("payment_redirect")).string_len(500).null())

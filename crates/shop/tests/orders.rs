@@ -97,6 +97,12 @@ matrix! {
             .json(&json!({"lines": lines, "shipping_address": address()})).send().await.unwrap();
         let s = res.status();
         assert_problem(s, &res.json().await.unwrap(), 400, "idempotency_key_required");
+
+        // A double-click storm: twenty concurrent sends of one key make one order.
+        let storm = join_all((0..20).map(|_| order(&app, &buyer, "storm", lines.clone()))).await;
+        let ids: Vec<&Value> = storm.iter().map(|(s, b)| { assert_eq!(*s, StatusCode::CREATED, "{b}"); &b["id"] }).collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "every answer names the same order");
+        assert_eq!(stock(&app, &pid).await, 6, "stock taken once more, not twenty times");
     }
 
     async fn a_basket_is_all_or_nothing(app) {
