@@ -159,3 +159,22 @@ matrix! {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
 }
+
+matrix! {
+    async fn a_redelivered_event_has_no_second_effect(app) {
+        let s = app.user("once@example.com", "onlyonce").await;
+        app.eventually(|| async { !items(&app, &s.access, "").await["items"].as_array().unwrap().is_empty() }).await;
+        // The bus delivers at least once: hand the same registration event over again.
+        let event = surge_kernel::events::EventEnvelope::new(
+            "identity.user_registered",
+            &s.user_id,
+            json!({"user_id": s.user_id, "nickname": "onlyonce"}),
+            0,
+        );
+        app.app_foundation.bus.publish(&event).await.unwrap();
+        app.app_foundation.bus.publish(&event).await.unwrap();
+        let page = items(&app, &s.access, "").await;
+        let welcomes = page["items"].as_array().unwrap().iter().filter(|n| n["kind"] == "welcome").count();
+        assert_eq!(welcomes, 2, "the original welcome plus one for the new event id, not three");
+    }
+}

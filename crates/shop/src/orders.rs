@@ -341,9 +341,13 @@ impl Orders {
                 );
             }
         }
+        let single = req.lines.len() == 1 && req.coupon_id.is_none();
         // A retry whose first attempt committed (even if its answer was lost) replays it.
-        if let Some(existing) = self.by_key(who.id, &req.idem_key).await? {
-            return self.replay(existing, &req.request_hash).await;
+        // The batcher checks keys inside its own transaction, so only baskets look here.
+        if !single {
+            if let Some(existing) = self.by_key(who.id, &req.idem_key).await? {
+                return self.replay(existing, &req.request_hash).await;
+            }
         }
         let shipping = self.shipping_for(who.id, &mut req).await?;
         let now = self.clock.now_ms();
@@ -360,7 +364,7 @@ impl Orders {
             now,
             expires_at: now + self.payment_window.as_millis() as i64,
         };
-        if req.lines.len() == 1 && req.coupon_id.is_none() {
+        if single {
             let line = req.lines[0];
             return self
                 .batcher
