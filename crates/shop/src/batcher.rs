@@ -198,7 +198,7 @@ enum Plan {
     /// Asks for stock.
     Take,
     /// Its Idempotency-Key already has an order: answer with that order.
-    Replay(order::Model),
+    Replay(Box<order::Model>),
     /// Same user and key as an earlier job of this batch: same answer as that one.
     SameAs(usize),
 }
@@ -355,7 +355,7 @@ async fn plan(txn: &DatabaseTransaction, jobs: &[Job]) -> Result<Vec<Plan>, ApiE
                 return Plan::Take;
             };
             if let Some(o) = existing.get(&(j.order.user_id, key.to_owned())) {
-                return Plan::Replay(o.clone());
+                return Plan::Replay(Box::new(o.clone()));
             }
             match first_of.entry((j.order.user_id, key)) {
                 std::collections::hash_map::Entry::Occupied(e) => Plan::SameAs(*e.get()),
@@ -379,7 +379,7 @@ async fn replay_views(
                 .filter(order_line::Column::OrderId.eq(o.id))
                 .all(txn)
                 .await?;
-            views.insert(o.id, to_view(o.clone(), lines));
+            views.insert(o.id, to_view((**o).clone(), lines));
         }
     }
     Ok(views)
