@@ -614,10 +614,7 @@ impl IdentityService {
     ) -> Result<Page<UserView>, ApiError> {
         let limit = q.limit()?;
         let mut query = user::Entity::find().order_by_asc(user::Column::Id);
-        if let Some(c) = q.cursor()? {
-            let after: Uuid = c
-                .parse()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+        if let Some(after) = q.uuid_cursor()? {
             query = query.filter(user::Column::Id.gt(after));
         }
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {

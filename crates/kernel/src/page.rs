@@ -40,8 +40,19 @@ impl PageQuery {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))
+            .ok_or_else(invalid_cursor)
     }
+
+    /// The cursor of routes that page by a (time-ordered) id.
+    pub fn uuid_cursor(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.cursor()?
+            .map(|c| c.parse().map_err(|_| invalid_cursor()))
+            .transpose()
+    }
+}
+
+pub fn invalid_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "the cursor is not valid")
 }
 
 pub fn encode_cursor(raw: &str) -> String {

@@ -121,9 +121,7 @@ impl NotificationService {
                     .split_once(':')
                     .and_then(|(p, id)| Some((p.to_owned(), id.parse::<Uuid>().ok()?)))
                     .filter(|(p, _)| p == "u" || p == "r")
-                    .ok_or_else(|| {
-                        ApiError::bad_request("invalid_cursor", "the cursor is not valid")
-                    })?;
+                    .ok_or_else(surge_kernel::page::invalid_cursor)?;
                 Some((part, id))
             }
         };

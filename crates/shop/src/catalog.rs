@@ -269,7 +269,7 @@ impl Catalog {
         sort: ProductSort,
     ) -> Result<Page<ProductView>, ApiError> {
         let limit = q.limit()?;
-        let bad_cursor = || ApiError::bad_request("invalid_cursor", "the cursor is not valid");
+        let bad_cursor = surge_kernel::page::invalid_cursor;
         let mut query = product::Entity::find().filter(product::Column::Active.eq(true));
         if let Some(c) = category.map(str::trim).filter(|c| !c.is_empty()) {
             query = query.filter(product::Column::Category.eq(c));

@@ -235,10 +235,7 @@ impl Coupons {
         let mut query = coupon::Entity::find()
             .filter(coupon::Column::UserId.eq(user))
             .order_by_desc(coupon::Column::Id);
-        if let Some(c) = q.cursor()? {
-            let id: Uuid = c
-                .parse()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+        if let Some(id) = q.uuid_cursor()? {
             query = query.filter(coupon::Column::Id.lt(id));
         }
         let rows = sea_orm::QuerySelect::limit(query, limit + 1)

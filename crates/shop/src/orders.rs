@@ -511,10 +511,7 @@ impl Orders {
         if let Some(s) = status {
             query = query.filter(order::Column::Status.eq(s.as_str()));
         }
-        if let Some(c) = q.cursor()? {
-            let id: Uuid = c
-                .parse()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+        if let Some(id) = q.uuid_cursor()? {
             query = query.filter(order::Column::Id.lt(id));
         }
         let rows = query.limit(limit + 1).all(&self.read_db).await?;
