@@ -67,18 +67,11 @@ pub fn router(state: Arc<IdentityState>, idem: Idempotency) -> Router {
     ),
     components(schemas(
         SignupRequest, LoginRequest, RefreshRequest, UpdateMeRequest, PasswordChange,
-        AdminUpdate, NicknameAvailability, UserView, TokenPair, Problem, Role, UserPage
+        AdminUpdate, NicknameAvailability, UserView, TokenPair, Problem, Role
     )),
     tags((name = "identity", description = "Accounts, login, tokens, sessions and roles"))
 )]
 pub struct IdentityApi;
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct UserPage {
-    items: Vec<UserView>,
-    next_cursor: Option<String>,
-}
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignupRequest {
@@ -343,7 +336,7 @@ async fn nickname(
 /// Lists users (admins only).
 #[utoipa::path(get, path = "/api/v1/identity/admin/users", tag = "identity",
     params(PageQuery, UserSearch), security(("bearer" = [])),
-    responses((status = 200, body = UserPage), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<UserView>), (status = 403, body = Problem)))]
 async fn admin_list(
     State(s): St,
     _admin: AdminUser,

@@ -37,17 +37,10 @@ pub fn router(svc: Arc<NotificationService>) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, unread_count, mark_read, stream),
-    components(schemas(NotificationView, MarkRead, Marked, UnreadCount, Problem, NotificationPage)),
+    components(schemas(NotificationView, MarkRead, Marked, UnreadCount, Problem)),
     tags((name = "notifications", description = "Stored notifications and the live SSE stream"))
 )]
 pub struct NotificationsApi;
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct NotificationPage {
-    items: Vec<NotificationView>,
-    next_cursor: Option<String>,
-}
 
 #[derive(Deserialize, ToSchema)]
 pub struct MarkRead {
@@ -70,7 +63,7 @@ pub struct UnreadCount {
 /// My notifications, unread first.
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
     params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = NotificationPage), (status = 401, body = Problem)))]
+    responses((status = 200, body = Page<NotificationView>), (status = 401, body = Problem)))]
 async fn list(
     State(s): St,
     who: AuthUser,

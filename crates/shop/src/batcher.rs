@@ -23,7 +23,7 @@ use crate::catalog::Catalog;
 use crate::entities::{order, order_line, product};
 use crate::orders::{
     idempotency_mismatch, insert_orders, out_of_stock, take_stock, to_view, LineView, NewOrder,
-    OrderView,
+    OrderView, DUPLICATE_KEY,
 };
 
 pub const MAX_BATCH: usize = 500;
@@ -171,7 +171,7 @@ async fn run(
 
 async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>) {
     let mut outcome = commit_batch(inner, product_id, &jobs).await;
-    if matches!(&outcome, Err(e) if e.code == "duplicate_idempotency_key") {
+    if matches!(&outcome, Err(e) if e.code == DUPLICATE_KEY) {
         // A same-key order committed elsewhere after our check: the re-run replays it.
         outcome = commit_batch(inner, product_id, &jobs).await;
     }
@@ -287,10 +287,7 @@ async fn commit_batch(
     }
     if let Err(e) = insert_orders(&txn, &orders).await {
         txn.rollback().await?;
-        return Err(match surge_kernel::error::unique_violation(&e) {
-            Some(_) => ApiError::conflict("duplicate_idempotency_key", "retry"),
-            None => e.into(),
-        });
+        return Err(e);
     }
     let replays = replay_views(&txn, &plans).await?;
     txn.commit().await?;

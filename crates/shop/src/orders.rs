@@ -160,12 +160,27 @@ async fn return_stock(
     Ok(())
 }
 
+/// The error `insert_orders` answers when an order with the same user and
+/// Idempotency-Key committed first; callers replay that order.
+pub(crate) const DUPLICATE_KEY: &str = "duplicate_idempotency_key";
+
 /// Inserts orders, their lines and their `order_placed` events with three multi-row
 /// inserts, however many orders there are.
 pub(crate) async fn insert_orders(
     conn: &DatabaseTransaction,
     orders: &[NewOrder],
-) -> Result<(), DbErr> {
+) -> Result<(), ApiError> {
+    write_orders(conn, orders)
+        .await
+        .map_err(|e| match surge_kernel::error::unique_violation(&e) {
+            Some(_) => {
+                ApiError::conflict(DUPLICATE_KEY, "an order with this Idempotency-Key exists")
+            }
+            None => e.into(),
+        })
+}
+
+async fn write_orders(conn: &DatabaseTransaction, orders: &[NewOrder]) -> Result<(), DbErr> {
     if orders.is_empty() {
         return Ok(());
     }
@@ -373,14 +388,12 @@ impl Orders {
         }
         match self.place_plain(draft, &req.lines).await {
             // A concurrent first attempt with the same key committed meanwhile.
-            Err(e) if e.code == "duplicate_idempotency_key" => {
-                match self.by_key(who.id, &req.idem_key).await? {
-                    Some(existing) => self.replay(existing, &req.request_hash).await,
-                    None => Err(ApiError::internal(anyhow::anyhow!(
-                        "idempotency key conflict without an order"
-                    ))),
-                }
-            }
+            Err(e) if e.code == DUPLICATE_KEY => match self.by_key(who.id, &req.idem_key).await? {
+                Some(existing) => self.replay(existing, &req.request_hash).await,
+                None => Err(ApiError::internal(anyhow::anyhow!(
+                    "idempotency key conflict without an order"
+                ))),
+            },
             other => other,
         }
     }
@@ -447,10 +460,7 @@ impl Orders {
         }
         if let Err(e) = insert_orders(&txn, std::slice::from_ref(&draft)).await {
             txn.rollback().await?;
-            return Err(match surge_kernel::error::unique_violation(&e) {
-                Some(_) => ApiError::conflict("duplicate_idempotency_key", "retry"),
-                None => e.into(),
-            });
+            return Err(e);
         }
         txn.commit().await?;
         self.outbox.wake();
