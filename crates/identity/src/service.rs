@@ -810,6 +810,7 @@ impl UserDirectory for Directory {
             id: u.id,
             role: Role::parse(&u.role).unwrap_or(Role::User),
             nickname: u.nickname,
+            email: u.email,
             active: u.active,
         }))
     }

@@ -15,6 +15,7 @@ pub mod page;
 pub mod payment;
 pub mod ports;
 pub mod sql;
+pub mod waiting_room;
 
 pub use error::{ApiError, ApiResult};
 

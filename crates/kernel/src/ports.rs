@@ -84,6 +84,7 @@ pub trait Notifier: Send + Sync + 'static {
 pub struct UserSummary {
     pub id: Uuid,
     pub nickname: String,
+    pub email: String,
     pub role: crate::auth::Role,
     pub active: bool,
 }
@@ -91,4 +92,19 @@ pub struct UserSummary {
 #[async_trait]
 pub trait UserDirectory: Send + Sync + 'static {
     async fn find(&self, id: Uuid) -> anyhow::Result<Option<UserSummary>>;
+}
+
+/// One plain-text e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+/// Sends e-mail. Adapters: SMTP (lettre) and an in-memory recorder for embedded runs
+/// and tests. An error means "not sent, try again later".
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, mail: &Mail) -> anyhow::Result<()>;
 }
