@@ -4,7 +4,9 @@
 pub mod bus;
 pub mod cache;
 pub mod db;
+pub mod mail;
 pub mod nats;
 pub mod payment;
 pub mod pubsub;
 pub mod relay;
+pub mod waiting_room;

@@ -53,3 +53,72 @@ async fn nats_bus() {
     contracts::event_bus(&bus).await;
     bus.delete_stream().await.unwrap();
 }
+
+#[tokio::test]
+async fn memory_waiting_room() {
+    contracts::waiting_room(&surge_infra::waiting_room::MemoryWaitingRoom::default()).await;
+}
+
+#[tokio::test]
+async fn redis_waiting_room() {
+    let Some(url) = redis_url() else { return };
+    use surge_kernel::waiting_room::WaitingRoom;
+
+    let prefix = prefix();
+    let room = surge_infra::waiting_room::RedisWaitingRoom::connect(&url, &prefix)
+        .await
+        .unwrap();
+    contracts::waiting_room(&room).await;
+
+    // Every key carries a TTL, and `clear` leaves nothing behind.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys = |conn: &mut redis::aio::MultiplexedConnection| {
+        let pattern = format!("{prefix}*");
+        let mut conn = conn.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys
+        }
+    };
+    assert_eq!(
+        keys(&mut conn).await,
+        Vec::<String>::new(),
+        "the suite cleared its sales"
+    );
+    let sale = uuid::Uuid::new_v4();
+    room.join(sale, uuid::Uuid::new_v4(), 1_000).await.unwrap();
+    let policy = surge_kernel::waiting_room::AdmissionPolicy {
+        rate_per_sec: 1,
+        max_active: 1,
+        pass_ttl_ms: 1_000,
+    };
+    room.admit(sale, policy, 1_000).await.unwrap();
+    let written = keys(&mut conn).await;
+    assert_eq!(
+        written.len(),
+        5,
+        "seq, waiting→active, info, admitted, bucket: {written:?}"
+    );
+    for key in &written {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 6 * 24 * 3600 * 1000, "{key} expires: {ttl}");
+    }
+    room.clear(sale).await.unwrap();
+    assert_eq!(
+        keys(&mut conn).await,
+        Vec::<String>::new(),
+        "clear deletes every key"
+    );
+}

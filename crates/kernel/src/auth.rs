@@ -111,3 +111,54 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
         Ok(AdminUser(user))
     }
 }
+
+/// `Option<AuthUser>`: `None` without an Authorization header; a bad token is still 401.
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if bearer_token(parts).is_none() && parts.extensions.get::<AuthUser>().is_none() {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
+/// The caller from the Authorization header or, for browsers' EventSource (which cannot
+/// set headers), the `access_token` query parameter. For SSE routes.
+pub struct StreamUser(pub AuthUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if bearer_token(parts).is_some() {
+            return Ok(StreamUser(
+                <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state).await?,
+            ));
+        }
+        let token = parts
+            .uri
+            .query()
+            .and_then(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == "access_token")
+                    .map(|(_, v)| v.to_owned())
+            })
+            .ok_or_else(|| {
+                ApiError::unauthorized("unauthenticated", "a bearer access token is required")
+            })?;
+        let auth = parts
+            .extensions
+            .get::<Authenticator>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no authenticator installed")))?;
+        Ok(StreamUser(auth.0.authenticate(&token).await?))
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::sea_query::{Alias, Query};
+use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -113,4 +113,23 @@ impl OutboxSignal {
     pub async fn woken(&self) {
         self.0.notified().await;
     }
+}
+
+/// Whether `consumer` already handled `event_id`: for handlers whose effect cannot sit
+/// inside a transaction (an e-mail), checked before acting.
+pub async fn is_handled(
+    conn: &impl ConnectionTrait,
+    consumer: &str,
+    event_id: Uuid,
+) -> Result<bool, DbErr> {
+    let stmt = Query::select()
+        .expr(Expr::val(1))
+        .from(Alias::new("processed_events"))
+        .and_where(Expr::col(Alias::new("consumer")).eq(consumer))
+        .and_where(Expr::col(Alias::new("event_id")).eq(event_id))
+        .to_owned();
+    Ok(conn
+        .query_one(conn.get_database_backend().build(&stmt))
+        .await?
+        .is_some())
 }

@@ -242,3 +242,61 @@ pub async fn purge_expired(db: &DatabaseConnection, now: Millis) -> Result<u64, 
     let res = db.execute(db.get_database_backend().build(&stmt)).await?;
     Ok(res.rows_affected())
 }
+
+/// A JSON body that must come with an `Idempotency-Key`, for routes that store the key
+/// on the row they create (exactly once even across a crash) instead of using `layer`.
+/// Carries the key and the SHA-256 of the body it is bound to.
+pub struct KeyedJson<T> {
+    pub key: String,
+    pub request_hash: String,
+    pub body: T,
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S>
+    for KeyedJson<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a body with Content-Type: application/json",
+            ));
+        }
+        let key = req
+            .headers()
+            .get(HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "idempotency_key_required",
+                    "send an Idempotency-Key header with this request",
+                )
+            })?;
+        if key.len() > 100 {
+            return Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "an Idempotency-Key is at most 100 characters",
+            ));
+        }
+        let bytes = <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))?;
+        let axum::Json(body) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(KeyedJson {
+            key,
+            request_hash: sha256_hex(&bytes),
+            body,
+        })
+    }
+}

@@ -34,3 +34,14 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Parses an RFC 3339 instant from a request field; 422 `validation_failed` otherwise.
+pub fn parse_rfc3339(s: &str, field: &str) -> Result<Millis, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            ApiError::validation(format!(
+                "{field} must be an RFC 3339 time like 2026-12-01T10:00:00Z"
+            ))
+        })
+}

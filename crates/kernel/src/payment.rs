@@ -62,3 +62,21 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// Refunds `amount` of an approved payment (or voids a ready one).
     async fn cancel(&self, tid: &str, amount: i64) -> Result<(), PaymentError>;
 }
+
+/// A declined payment is 402 `payment_declined`; an unreachable provider is 502
+/// `payment_unavailable` (the outcome is unknown, so the client retries).
+impl From<PaymentError> for crate::ApiError {
+    fn from(e: PaymentError) -> Self {
+        use axum::http::StatusCode;
+        match e {
+            PaymentError::Declined(m) => {
+                crate::ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", m)
+            }
+            PaymentError::Unavailable(_) => crate::ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "payment_unavailable",
+                format!("{e}; try again"),
+            ),
+        }
+    }
+}

@@ -66,8 +66,7 @@ pub trait WaitingRoom: Send + Sync + 'static {
     /// One atomic admission step: drops expired active places, then admits the oldest
     /// waiters the token bucket and `max_active` allow. Returns how many it admitted.
     /// Safe to call from every instance at any frequency.
-    async fn admit(&self, sale: Uuid, policy: AdmissionPolicy, now_ms: i64)
-        -> anyhow::Result<u64>;
+    async fn admit(&self, sale: Uuid, policy: AdmissionPolicy, now_ms: i64) -> anyhow::Result<u64>;
     /// Leaves the queue or gives up an active place; `true` if the user was in it.
     async fn leave(&self, sale: Uuid, user: Uuid) -> anyhow::Result<bool>;
     async fn stats(&self, sale: Uuid, now_ms: i64) -> anyhow::Result<RoomStats>;

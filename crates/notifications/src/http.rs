@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use surge_kernel::auth::{bearer_token, AuthUser, Authenticator};
+use surge_kernel::auth::{AuthUser, StreamUser};
 use surge_kernel::error::Problem;
 use surge_kernel::extract::{Json, Query};
 use surge_kernel::page::{Page, PageQuery};
@@ -100,40 +99,6 @@ async fn mark_read(
         }
     };
     Ok(Json(Marked { updated }))
-}
-
-/// The caller from the Authorization header or, for browsers' EventSource (which cannot
-/// set headers), the `access_token` query parameter.
-struct StreamUser(AuthUser);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if bearer_token(parts).is_some() {
-            return Ok(StreamUser(
-                AuthUser::from_request_parts(parts, state).await?,
-            ));
-        }
-        let token = parts
-            .uri
-            .query()
-            .and_then(|q| {
-                q.split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == "access_token")
-                    .map(|(_, v)| v.to_owned())
-            })
-            .ok_or_else(|| {
-                ApiError::unauthorized("unauthenticated", "a bearer access token is required")
-            })?;
-        let auth = parts
-            .extensions
-            .get::<Authenticator>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no authenticator installed")))?;
-        Ok(StreamUser(auth.0.authenticate(&token).await?))
-    }
 }
 
 fn to_event(n: &NotificationView) -> Event {

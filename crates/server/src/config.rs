@@ -9,6 +9,7 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
 use surge_identity::oauth::ProviderConfig;
+use surge_infra::mail::SmtpConfig;
 use surge_infra::payment::KakaoPayConfig;
 
 #[derive(Clone, Deserialize)]
@@ -62,6 +63,18 @@ pub struct Config {
     pub shop_sweep_every_ms: u64,
     /// Kakao Pay (`[kakaopay] cid, secret_key, base_url?`); the embedded fake gateway when absent.
     pub kakaopay: Option<KakaoPayConfig>,
+    /// How long seats stay held for payment.
+    pub ticketing_hold_secs: u64,
+    /// Most seats in one hold.
+    pub ticketing_max_seats_per_hold: usize,
+    /// How often expired holds are swept.
+    pub ticketing_sweep_every_ms: u64,
+    /// How often each instance runs a waiting-room admission step.
+    pub ticketing_admit_every_ms: u64,
+    /// How often a queue stream re-reads the traveller's position.
+    pub ticketing_stream_every_ms: u64,
+    /// SMTP for ticket e-mails (`[smtp] url, from`); recorded and logged when absent.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Default for Config {
@@ -96,6 +109,12 @@ impl Default for Config {
             shop_payment_window_secs: 15 * 60,
             shop_sweep_every_ms: 5_000,
             kakaopay: None,
+            ticketing_hold_secs: 10 * 60,
+            ticketing_max_seats_per_hold: 4,
+            ticketing_sweep_every_ms: 5_000,
+            ticketing_admit_every_ms: 200,
+            ticketing_stream_every_ms: 1_000,
+            smtp: None,
         }
     }
 }
@@ -114,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("modules", &self.modules)
             .field("oauth", &self.oauth.keys().collect::<Vec<_>>())
             .field("kakaopay", &self.kakaopay.as_ref().map(|k| &k.cid))
+            .field("smtp", &self.smtp)
             .finish_non_exhaustive()
     }
 }

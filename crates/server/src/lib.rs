@@ -15,14 +15,17 @@ use rand::RngCore;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use secrecy::{ExposeSecret, SecretString};
 use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
+use surge_infra::mail::{RecordingMailer, SmtpMailer};
 use surge_infra::payment::{FakeGateway, KakaoPay};
+use surge_infra::waiting_room::{MemoryWaitingRoom, RedisWaitingRoom};
 use surge_infra::{bus, cache, db, pubsub, relay};
 use surge_kernel::auth::Authenticator;
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::{Foundation, Module};
 use surge_kernel::payment::PaymentGateway;
-use surge_kernel::ports::{Cache, EventBus, Notifier, PubSub};
+use surge_kernel::ports::{Cache, EventBus, Mailer, Notifier, PubSub};
+use surge_kernel::waiting_room::WaitingRoom;
 
 pub use config::Config;
 
@@ -35,6 +38,7 @@ impl MigratorTrait for Migrator {
         all.extend(surge_identity::migrations());
         all.extend(surge_notifications::migrations());
         all.extend(surge_shop::migrations());
+        all.extend(surge_ticketing::migrations());
         all
     }
 }
@@ -47,8 +51,11 @@ pub struct App {
     pub identity: Arc<IdentityService>,
     pub notifier: Arc<dyn Notifier>,
     pub shop: Arc<surge_shop::Shop>,
+    pub ticketing: Arc<surge_ticketing::Ticketing>,
     /// The embedded payment gateway, when no real provider is configured.
     pub fake_gateway: Option<Arc<FakeGateway>>,
+    /// The embedded mailer (records and logs), when no SMTP server is configured.
+    pub recording_mailer: Option<Arc<RecordingMailer>>,
     /// Where the API is served: "embedded" or "scaled", with the adapters chosen.
     pub describe: String,
 }
@@ -163,7 +170,8 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         clock,
     };
 
-    let mut identity_cfg = IdentityConfig::new(jwt_secret(cfg, embedded)?);
+    let pass_secret = jwt_secret(cfg, embedded)?;
+    let mut identity_cfg = IdentityConfig::new(pass_secret.clone());
     identity_cfg.access_ttl = Duration::from_secs(cfg.access_token_ttl_secs);
     identity_cfg.refresh_ttl = Duration::from_secs(cfg.refresh_token_ttl_days * 24 * 60 * 60);
     identity_cfg.secure_cookies = cfg.secure_cookies;
@@ -200,18 +208,57 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", cfg.bind)),
     };
+    let public_url = shop_cfg.public_url.clone();
     let (shop_module, shop) = surge_shop::module(
         &foundation,
         shop_cfg,
-        gateway,
+        gateway.clone(),
         notifications.notifier.clone(),
     )
     .await?;
 
-    let modules: Vec<Module> = [identity.module, notifications.module, shop_module]
-        .into_iter()
-        .filter(|m| cfg.serves(m.name))
-        .collect();
+    let (mailer, recording_mailer): (Arc<dyn Mailer>, _) = match &cfg.smtp {
+        Some(s) => (Arc::new(SmtpMailer::new(s)?), None),
+        None => {
+            let m = Arc::new(RecordingMailer::new());
+            (m.clone(), Some(m))
+        }
+    };
+    let waiting_room: Arc<dyn WaitingRoom> = match &cfg.redis_url {
+        Some(r) => Arc::new(RedisWaitingRoom::connect(r.expose_secret(), &cfg.redis_prefix).await?),
+        None => Arc::new(MemoryWaitingRoom::new()),
+    };
+    let ticketing_cfg = surge_ticketing::TicketingConfig {
+        hold_ttl: Duration::from_secs(cfg.ticketing_hold_secs.max(1)),
+        max_seats_per_hold: cfg.ticketing_max_seats_per_hold.max(1),
+        sweep_every: Duration::from_millis(cfg.ticketing_sweep_every_ms.max(10)),
+        admit_every: Duration::from_millis(cfg.ticketing_admit_every_ms.max(10)),
+        stream_every: Duration::from_millis(cfg.ticketing_stream_every_ms.max(10)),
+        public_url,
+    };
+    let (ticketing_module, ticketing) = surge_ticketing::module(
+        &foundation,
+        ticketing_cfg,
+        surge_ticketing::Ports {
+            gateway,
+            notifier: notifications.notifier.clone(),
+            mailer,
+            users: identity.users.clone(),
+            waiting_room,
+            pass_secret: pass_secret.expose_secret().as_bytes().to_vec(),
+        },
+    )
+    .await?;
+
+    let modules: Vec<Module> = [
+        identity.module,
+        notifications.module,
+        shop_module,
+        ticketing_module,
+    ]
+    .into_iter()
+    .filter(|m| cfg.serves(m.name))
+    .collect();
     let names: Vec<&str> = modules.iter().map(|m| m.name).collect();
     let describe = format!(
         "{} store, {} cache and pub/sub, in-process event bus; modules: {}",
@@ -254,7 +301,9 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         identity: identity.service,
         notifier: notifications.notifier,
         shop,
+        ticketing,
         fake_gateway,
+        recording_mailer,
         describe,
     })
 }

@@ -94,16 +94,6 @@ pub fn discount_of(c: &campaign::Model) -> Option<Discount> {
     }
 }
 
-fn parse_time(s: &str, field: &str) -> Result<i64, ApiError> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            ApiError::validation(format!(
-                "{field} must be an RFC 3339 time like 2026-12-01T10:00:00Z"
-            ))
-        })
-}
-
 pub struct Coupons {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
@@ -132,8 +122,8 @@ impl Coupons {
                 "give discount_amount (> 0), or discount_percent (1..=100) with max_discount (> 0)",
             )),
         }
-        let starts_at = parse_time(&d.starts_at, "starts_at")?;
-        let ends_at = parse_time(&d.ends_at, "ends_at")?;
+        let starts_at = surge_kernel::parse_rfc3339(&d.starts_at, "starts_at")?;
+        let ends_at = surge_kernel::parse_rfc3339(&d.ends_at, "ends_at")?;
         if ends_at <= starts_at {
             return Err(ApiError::validation("ends_at must be after starts_at"));
         }

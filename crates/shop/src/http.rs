@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use surge_kernel::auth::{AdminUser, AuthUser};
 use surge_kernel::error::Problem;
 use surge_kernel::extract::{Json, Path, Query};
-use surge_kernel::idempotency::{self, Idempotency};
+use surge_kernel::idempotency::{self, Idempotency, KeyedJson};
 use surge_kernel::page::{Page, PageQuery};
 use surge_kernel::ApiError;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -196,35 +196,11 @@ async fn restock(
 async fn place_order(
     State(s): St,
     who: AuthUser,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    req: KeyedJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
     // The key is stored on the order in the same transaction (exactly once even across
     // a crash), bound to the hash of this body.
-    if !headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected a body with Content-Type: application/json",
-        ));
-    }
-    let request_hash = idempotency::sha256_hex(&body);
-    let axum::Json(r) = axum::Json::<OrderRequest>::from_bytes(&body)?;
-    let key = headers
-        .get(idempotency::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "idempotency_key_required",
-                "send an Idempotency-Key header with every order",
-            )
-        })?;
+    let r = req.body;
     let order = s
         .orders
         .place(
@@ -234,8 +210,8 @@ async fn place_order(
                 shipping: r.shipping_address,
                 address_id: r.address_id,
                 coupon_id: r.coupon_id,
-                idem_key: key.to_owned(),
-                request_hash,
+                idem_key: req.key,
+                request_hash: req.request_hash,
             },
         )
         .await?;

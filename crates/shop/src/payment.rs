@@ -55,14 +55,6 @@ pub struct Payments {
     pub public_url: String,
 }
 
-fn gateway_down(e: &PaymentError) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        "payment_unavailable",
-        format!("{e}; try again"),
-    )
-}
-
 impl Payments {
     pub async fn start(&self, who: &AuthUser, id: Uuid) -> Result<PaymentStarted, ApiError> {
         let o = self.orders.get(who, id).await?;
@@ -98,12 +90,7 @@ impl Payments {
                 fail_url: format!("{base}/failed"),
             })
             .await
-            .map_err(|e| match e {
-                PaymentError::Declined(m) => {
-                    ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", m)
-                }
-                other => gateway_down(&other),
-            })?;
+            .map_err(ApiError::from)?;
         let stored = order::Entity::update_many()
             .col_expr(
                 order::Column::PaymentTid,
@@ -173,7 +160,7 @@ impl Payments {
                         .with("order_status", OrderStatus::Cancelled.as_str()),
                 );
             }
-            Err(e) => return Err(gateway_down(&e)),
+            Err(e) => return Err(e.into()),
         };
         let now = self.orders.clock.now_ms();
         let txn = self.orders.db.begin().await?;

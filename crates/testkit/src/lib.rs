@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod contracts;
+pub mod smtp;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -80,6 +81,8 @@ pub struct TestApp {
     pub identity: Arc<surge_identity::IdentityService>,
     pub notifier: Arc<dyn surge_kernel::ports::Notifier>,
     pub gateway: Option<Arc<surge_infra::payment::FakeGateway>>,
+    pub mailer: Option<Arc<surge_infra::mail::RecordingMailer>>,
+    pub ticketing: Arc<surge_ticketing::Ticketing>,
     data_dir: std::path::PathBuf,
     /// (url, prefix) of this test's NATS stream, deleted on drop.
     nats: Option<(String, String)>,
@@ -152,6 +155,9 @@ impl TestApp {
             data_dir: data_dir.clone(),
             secure_cookies: false,
             shop_sweep_every_ms: 100,
+            ticketing_sweep_every_ms: 100,
+            ticketing_admit_every_ms: 50,
+            ticketing_stream_every_ms: 100,
             ..Config::default()
         };
         let mut nats = None;
@@ -207,6 +213,8 @@ impl TestApp {
             identity: app.identity.clone(),
             notifier: app.notifier.clone(),
             gateway: app.fake_gateway.clone(),
+            mailer: app.recording_mailer.clone(),
+            ticketing: app.ticketing.clone(),
             data_dir,
             nats,
             server,
