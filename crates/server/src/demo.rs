@@ -57,6 +57,7 @@ pub async fn load(app: &App) -> anyhow::Result<()> {
     }
     if created.iter().any(|u| u.role == Role::Admin) {
         shop(app).await?;
+        ticketing(app).await?;
     }
     println!(
         "demo data: {} new accounts (password {DEMO_PASSWORD:?}): admin@surge.local, minji@surge.local, junho@surge.local, mentor.kim@surge.local",
@@ -172,6 +173,124 @@ async fn shop(app: &App) -> anyhow::Result<()> {
         "demo shop: {} products, flash-sale item {} (stock 30), a 100-coupon campaign",
         n + 1,
         flash.id
+    );
+    Ok(())
+}
+
+/// A week of domestic flights between Korean airports, with realistic cabins and
+/// fares, and one fare sale open behind a waiting room.
+async fn ticketing(app: &App) -> anyhow::Result<()> {
+    use surge_ticketing::flights::{FlightDraft, Grade, Layout};
+    use surge_ticketing::sales::SaleDraft;
+    // (flight number base, origin, destination, minutes, economy fare, full-service?)
+    let routes = [
+        ("KE12", "GMP", "CJU", 65, 89_000, true),
+        ("OZ89", "CJU", "GMP", 65, 86_000, true),
+        ("7C10", "GMP", "CJU", 70, 59_000, false),
+        ("LJ30", "GMP", "PUS", 60, 54_000, false),
+        ("KE15", "ICN", "CJU", 75, 99_000, true),
+        ("TW70", "PUS", "CJU", 55, 49_000, false),
+        ("OZ83", "GMP", "KWJ", 55, 72_000, true),
+        ("7C85", "CJJ", "CJU", 60, 45_000, false),
+        ("LJ56", "TAE", "CJU", 60, 47_000, false),
+    ];
+    // Departures in Korea (UTC+9): 07:10, 12:40, 18:20.
+    let slots = [(7, 10), (12, 40), (18, 20)];
+    let today = chrono::Utc::now().date_naive();
+    let mut made = Vec::new();
+    for day in 1..=7 {
+        let date = today + chrono::Duration::days(day);
+        for (r, (base, from, to, minutes, fare, full)) in routes.iter().enumerate() {
+            for (k, (h, m)) in slots.iter().enumerate() {
+                let Some(local) = date.and_hms_opt(*h, *m, 0) else {
+                    continue;
+                };
+                let departs = local.and_utc() - chrono::Duration::hours(9);
+                // Evening and weekend flights cost more.
+                let surge = if k == 2 { 12_000 } else { 0 }
+                    + if matches!(departs.format("%a").to_string().as_str(), "Fri" | "Sun") {
+                        15_000
+                    } else {
+                        0
+                    };
+                let layout = if *full {
+                    Layout {
+                        rows: 32,
+                        letters: "ABCDEF".into(),
+                        grades: vec![
+                            Grade {
+                                name: "Prestige".into(),
+                                from_row: 1,
+                                to_row: 2,
+                                price: fare * 2 + surge,
+                            },
+                            Grade {
+                                name: "Economy".into(),
+                                from_row: 3,
+                                to_row: 32,
+                                price: fare + surge,
+                            },
+                        ],
+                    }
+                } else {
+                    Layout {
+                        rows: 31,
+                        letters: "ABCDEF".into(),
+                        grades: vec![
+                            Grade {
+                                name: "Front".into(),
+                                from_row: 1,
+                                to_row: 3,
+                                price: fare + 20_000 + surge,
+                            },
+                            Grade {
+                                name: "Economy".into(),
+                                from_row: 4,
+                                to_row: 31,
+                                price: fare + surge,
+                            },
+                        ],
+                    }
+                };
+                let f = app
+                    .ticketing
+                    .flights
+                    .create(FlightDraft {
+                        flight_number: format!("{base}{}{}", r % 10, k + 1),
+                        origin: (*from).into(),
+                        destination: (*to).into(),
+                        departs_at: departs.to_rfc3339(),
+                        arrives_at: (departs + chrono::Duration::minutes(*minutes)).to_rfc3339(),
+                        layout,
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo flight: {e}"))?;
+                made.push(f);
+            }
+        }
+    }
+    let on_sale = made
+        .iter()
+        .find(|f| f.flight_number.starts_with("7C10") && f.origin == "GMP")
+        .ok_or_else(|| anyhow::anyhow!("no demo flight for the sale"))?;
+    let sale = app
+        .ticketing
+        .sales
+        .open(SaleDraft {
+            flight_id: on_sale.id,
+            admission_rate: 20,
+            max_active: 50,
+            pass_ttl_secs: 300,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("demo sale: {e}"))?;
+    println!(
+        "demo ticketing: {} flights over 7 days; fare sale {} open on {} {}→{} (waiting room: 20/s, 50 inside)",
+        made.len(),
+        sale.id,
+        on_sale.flight_number,
+        on_sale.origin,
+        on_sale.destination
     );
     Ok(())
 }
