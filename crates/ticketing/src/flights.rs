@@ -457,6 +457,8 @@ impl Flights {
             cursor: page.cursor()?,
             limit: page.limit()?,
         };
+        // Without the shared generation (cache down), keep single-flight loading under a
+        // local one; `searches_changed` then drops this instance's entries itself.
         let generation = match self.cache.get(SEARCH_GEN_KEY).await {
             Ok(v) => v
                 .and_then(|b| String::from_utf8(b).ok())
@@ -464,7 +466,7 @@ impl Flights {
                 .unwrap_or(0),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the flight search generation failed");
-                return self.load_search(&key).await.map(|c| to_page(&c));
+                -1
             }
         };
         let cache_key = format!("{generation}|{key:?}");

