@@ -372,12 +372,16 @@ impl Flights {
             .ok_or_else(|| ApiError::not_found("no such flight"))
     }
 
-    pub async fn get(&self, id: Uuid) -> Result<FlightView, ApiError> {
-        let f = flight::Entity::find_by_id(id)
+    /// From the read pool (or replica): for checks that a later write re-checks.
+    pub(crate) async fn load_read(&self, id: Uuid) -> Result<flight::Model, ApiError> {
+        flight::Entity::find_by_id(id)
             .one(&self.read_db)
             .await?
-            .ok_or_else(|| ApiError::not_found("no such flight"))?;
-        Ok(f.into())
+            .ok_or_else(|| ApiError::not_found("no such flight"))
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<FlightView, ApiError> {
+        Ok(self.load_read(id).await?.into())
     }
 
     pub async fn update(&self, id: Uuid, p: FlightPatch) -> Result<FlightView, ApiError> {

@@ -332,7 +332,7 @@ impl Reservations {
         if ids.len() != req.seat_ids.len() {
             return Err(ApiError::validation("a seat is listed twice").with("field", "seat_ids"));
         }
-        let f = self.flights.load(req.flight_id).await?;
+        let f = self.flights.load_read(req.flight_id).await?;
         let now = self.clock.now_ms();
         if f.status != SCHEDULED {
             return Err(crate::flights::flight_cancelled());
@@ -679,7 +679,7 @@ impl Reservations {
         if let (Some(tid), Some(url)) = (r.payment_tid.clone(), r.payment_redirect.clone()) {
             return Ok(started(tid, url));
         }
-        let f = self.flights.load(r.flight_id).await?;
+        let f = self.flights.load_read(r.flight_id).await?;
         if f.status != SCHEDULED {
             return Err(crate::flights::flight_cancelled());
         }

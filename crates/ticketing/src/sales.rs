@@ -178,6 +178,7 @@ pub struct Sales {
     /// flight id → its open sale, for the pass check on every seat request. Kept for
     /// `OPEN_SALE_TTL`, and dropped at once on this instance when a sale opens/closes.
     open_by_flight: moka::future::Cache<Uuid, Option<sale::Model>>,
+    by_id: moka::future::Cache<Uuid, Option<sale::Model>>,
 }
 
 /// How long another instance may take to notice a sale opening or closing.
@@ -197,6 +198,10 @@ impl Sales {
             key,
             flights,
             open_by_flight: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(OPEN_SALE_TTL)
+                .build(),
+            by_id: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(OPEN_SALE_TTL)
                 .build(),
@@ -293,12 +298,20 @@ impl Sales {
             tracing::warn!(error = %e, %sale, "dropping a closed sale's queue failed");
         }
         self.open_by_flight.invalidate(&flight).await;
+        self.by_id.invalidate(&sale).await;
     }
 
+    /// A sale, cached for `OPEN_SALE_TTL`: every queue poll needs one, and a sale
+    /// changes only when it closes.
     async fn load(&self, id: Uuid) -> Result<sale::Model, ApiError> {
-        sale::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
+        let db = self.db.clone();
+        self.by_id
+            .try_get_with(
+                id,
+                async move { sale::Entity::find_by_id(id).one(&db).await },
+            )
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("loading sale {id}: {e}")))?
             .ok_or_else(|| ApiError::not_found("no such sale"))
     }
 
