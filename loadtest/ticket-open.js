@@ -10,7 +10,8 @@
 // default    every VU runs once, all starting together: join the queue, poll
 //            queue/me every POLL_S until admitted, read the seat map with the pass,
 //            hold 1 seat (2 for every third traveller) chosen at random among the free
-//            ones (a taken seat: re-read the map and try again), pay (start + approve).
+//            ones (a taken seat: drop it and try others, re-reading the map every
+//            third attempt), pay (start + approve).
 //            A traveller who finds no free seat leaves the queue, freeing the slot.
 //            Each admitted VU logs `ADMIT {"seq":..,"admitted_at":..}`: run.sh computes
 //            the largest overtake (someone who joined later admitted earlier) from those.
@@ -221,13 +222,18 @@ export default function (data) {
 
   const want = __VU % 3 === 0 ? 2 : 1;
   let hold = null;
+  // One seat map, re-read only every third attempt: a taken seat is dropped locally.
+  let free = [];
   for (let attempt = 0; attempt < 6 && hold === null; attempt++) {
-    const free = freeSeats(data, token, me.pass);
-    if (free === null) return;
+    if (attempt % 3 === 0) {
+      free = freeSeats(data, token, me.pass);
+      if (free === null) return;
+    }
     if (free.length === 0) break;
+    const chosen = pick(free, want);
     const res = http.post(
       `${T}/holds`,
-      JSON.stringify({ flight_id: data.flightId, seat_ids: pick(free, want) }),
+      JSON.stringify({ flight_id: data.flightId, seat_ids: chosen }),
       {
         ...auth(token, { 'X-Admission-Pass': me.pass, 'Idempotency-Key': `to-${data.runId}-${__VU}-${attempt}` }),
         tags: { name: 'POST holds' },
@@ -240,6 +246,7 @@ export default function (data) {
       holdsCreated.add(1);
     } else if (res.status === 409 && code(res) === 'seat_unavailable') {
       seatTaken.add(1);
+      free = free.filter((id) => !chosen.includes(id));
     } else {
       return bad(res, 'hold');
     }

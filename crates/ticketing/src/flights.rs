@@ -27,6 +27,8 @@ pub const CANCELLED: &str = "CANCELLED";
 pub const SEAT_AVAILABLE: &str = "AVAILABLE";
 pub const SEAT_HELD: &str = "HELD";
 pub const SEAT_SOLD: &str = "SOLD";
+/// The flight was cancelled: nothing more is held or sold.
+pub const SEAT_CLOSED: &str = "CLOSED";
 
 const SEARCH_GEN_KEY: &str = "ticketing:search-gen";
 /// How long one instance keeps a search result it computed (a flight change ends it
@@ -198,7 +200,7 @@ pub struct SeatView {
     pub number: String,
     pub grade: String,
     pub price: i64,
-    /// `available`, `held` or `sold`.
+    /// `available`, `held`, `sold`, or `closed` (the flight is cancelled).
     pub status: &'static str,
 }
 
@@ -206,6 +208,7 @@ pub struct SeatView {
 pub fn seat_status(s: &seat::Model, now: Millis) -> &'static str {
     match s.status.as_str() {
         SEAT_SOLD => "sold",
+        SEAT_CLOSED => "closed",
         SEAT_HELD if s.held_until.is_some_and(|t| t > now) => "held",
         _ => "available",
     }

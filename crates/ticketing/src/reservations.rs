@@ -17,9 +17,8 @@ use async_trait::async_trait;
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use surge_kernel::auth::AuthUser;
@@ -34,7 +33,7 @@ use surge_kernel::{new_id, rfc3339, ApiError, Millis};
 use uuid::Uuid;
 
 use crate::entities::{flight, reservation, reservation_seat, seat};
-use crate::flights::{Flights, SCHEDULED, SEAT_AVAILABLE, SEAT_HELD, SEAT_SOLD};
+use crate::flights::{Flights, SCHEDULED, SEAT_AVAILABLE, SEAT_CLOSED, SEAT_HELD, SEAT_SOLD};
 use crate::sales::Sales;
 
 pub const HELD: &str = "HELD";
@@ -170,28 +169,24 @@ fn retryable(e: &DbErr) -> bool {
     m.contains("deadlock") || m.contains("lock wait timeout") || m.contains("database is locked")
 }
 
-/// Reads the flight's status inside `txn` with a shared lock (PostgreSQL `FOR SHARE`,
-/// MariaDB `LOCK IN SHARE MODE`; SQLite has one writer anyway). Holds and payments
-/// take it, so they serialise with a flight cancellation (which updates the row) but
-/// not with each other.
-async fn flight_status_locked(
-    txn: &DatabaseTransaction,
-    flight: Uuid,
-) -> Result<Option<String>, DbErr> {
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT status FROM ticketing_flights WHERE id = $1 FOR SHARE",
-        DbBackend::MySql => "SELECT status FROM ticketing_flights WHERE id = ? LOCK IN SHARE MODE",
-        DbBackend::Sqlite => "SELECT status FROM ticketing_flights WHERE id = ?",
-    };
-    let row = txn
-        .query_one(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [flight.into()],
-        ))
-        .await?;
-    row.map(|r| r.try_get::<String>("", "status")).transpose()
+/// Runs a transaction again (up to 5 times, with jittered back-off) when the database
+/// reports a deadlock or lock timeout between concurrent writers.
+async fn with_retries<T, F, Fut>(mut attempt_once: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut attempt = 0;
+    loop {
+        match attempt_once().await {
+            Err(e) if retryable(&e) && attempt < 5 => {
+                attempt += 1;
+                let jitter = rand::thread_rng().gen_range(5..30) * attempt;
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The seats of a reservation, by primary key (updating through the `hold_id` index
@@ -216,6 +211,35 @@ fn ticket_code() -> String {
         .collect()
 }
 
+/// The answer to a new hold, from what the hold transaction already has in hand.
+fn hold_view(r: reservation::Model, seats: &[seat::Model], f: &flight::Model) -> ReservationView {
+    let mut seats: Vec<ReservedSeat> = seats
+        .iter()
+        .map(|s| ReservedSeat {
+            seat_id: s.id,
+            number: s.number.clone(),
+            grade: s.grade.clone(),
+            price: s.price,
+            ticket_code: None,
+        })
+        .collect();
+    seats.sort_by(|a, b| a.number.cmp(&b.number));
+    ReservationView {
+        id: r.id,
+        flight_id: f.id,
+        flight_number: f.flight_number.clone(),
+        origin: f.origin.clone(),
+        destination: f.destination.clone(),
+        departs_at: rfc3339(f.departs_at),
+        status: r.status,
+        seats,
+        total: r.total,
+        expires_at: Some(rfc3339(r.expires_at)),
+        payment_redirect_url: None,
+        created_at: rfc3339(r.created_at),
+    }
+}
+
 /// Moves a reservation from `from` to `to` if it is still there.
 async fn transition(
     conn: &impl ConnectionTrait,
@@ -235,7 +259,9 @@ async fn transition(
 }
 
 /// Puts a reservation's seats back on sale (those still in `seat_status` under it).
-async fn release_seats(
+/// Seats are always locked before their reservation (holds, payments, flight
+/// cancellations and refunds all take them in that order), so these never deadlock.
+async fn free_seats(
     conn: &impl ConnectionTrait,
     id: Uuid,
     seat_status: &str,
@@ -252,6 +278,11 @@ async fn release_seats(
         .filter(seat::Column::Status.eq(seat_status))
         .exec(conn)
         .await?;
+    Ok(())
+}
+
+/// The reservation no longer holds its seats: their `live_seat` rows end.
+async fn end_live_seats(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     reservation_seat::Entity::update_many()
         .col_expr(
             reservation_seat::Column::LiveSeat,
@@ -270,15 +301,18 @@ async fn end_hold(
     to: &str,
     now: Millis,
 ) -> Result<bool, DbErr> {
+    // Seats first (see `free_seats`): only seats still HELD under this hold move, so
+    // if the reservation turns out to be no longer HELD, nothing was freed.
+    free_seats(conn, id, SEAT_HELD, now).await?;
     if !transition(conn, id, HELD, to, now).await? {
         return Ok(false);
     }
-    release_seats(conn, id, SEAT_HELD, now).await?;
+    end_live_seats(conn, id).await?;
     Ok(true)
 }
 
 enum HoldOutcome {
-    Held(reservation::Model),
+    Held(reservation::Model, Vec<seat::Model>),
     Refused(ApiError),
 }
 
@@ -343,29 +377,19 @@ impl Reservations {
                 "this flight has already departed",
             ));
         }
-        let mut attempt = 0;
-        let outcome = loop {
-            match self
-                .try_hold(who.id, sale, &f, &ids, key, request_hash)
-                .await
-            {
-                Err(e) if attempt < 3 && retryable(&e) => attempt += 1,
-                other => break other,
-            }
-        };
-        match outcome {
-            Ok(HoldOutcome::Held(r)) => self.view(r).await,
-            Ok(HoldOutcome::Refused(e)) => {
-                // A concurrent request with the same key may have won the seats.
-                match self.by_key(who.id, key).await? {
-                    Some(r) => self.replay(r, request_hash).await,
-                    None => Err(e),
-                }
-            }
-            Err(e) => match self.by_key(who.id, key).await? {
-                Some(r) => self.replay(r, request_hash).await,
-                None => Err(e.into()),
-            },
+        let refused =
+            match with_retries(|| self.try_hold(who.id, sale, &f, &ids, key, request_hash)).await {
+                Ok(HoldOutcome::Held(r, seats)) => return Ok(hold_view(r, &seats, &f)),
+                Ok(HoldOutcome::Refused(e)) => e,
+                Err(e) if retryable(&e) => ApiError::unavailable(
+                    "too many travellers are holding these seats at once; try again",
+                ),
+                Err(e) => e.into(),
+            };
+        // A concurrent request with the same key may have won the seats.
+        match self.by_key(who.id, key).await? {
+            Some(r) => self.replay(r, request_hash).await,
+            None => Err(refused),
         }
     }
 
@@ -382,10 +406,6 @@ impl Reservations {
         let until = now + self.hold_ttl.as_millis() as i64;
         let id = new_id();
         let txn = self.db.begin().await?;
-        if flight_status_locked(&txn, f.id).await?.as_deref() != Some(SCHEDULED) {
-            txn.rollback().await?;
-            return Ok(HoldOutcome::Refused(crate::flights::flight_cancelled()));
-        }
         if sale.is_some() {
             // During a sale, one traveller holds or buys at most `max_seats` seats.
             let mine: Vec<(i32, String, i64)> = reservation::Entity::find()
@@ -519,7 +539,7 @@ impl Reservations {
             return Err(e);
         }
         txn.commit().await?;
-        Ok(HoldOutcome::Held(r))
+        Ok(HoldOutcome::Held(r, seats))
     }
 
     async fn by_key(&self, user: Uuid, key: &str) -> Result<Option<reservation::Model>, ApiError> {
@@ -765,63 +785,12 @@ impl Reservations {
             Err(e) => return Err(e.into()),
         };
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
-        // The shared lock on the flight orders this payment with a flight cancellation.
-        let scheduled =
-            flight_status_locked(&txn, r.flight_id).await?.as_deref() == Some(SCHEDULED);
-        let seat_ids = seat_ids_of(&txn, id).await?;
-        let confirmed = scheduled
-            && approved.amount == r.total
-            && reservation::Entity::update_many()
-                .col_expr(reservation::Column::Status, Expr::value(CONFIRMED))
-                .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
-                .filter(reservation::Column::Id.eq(id))
-                .filter(reservation::Column::Status.eq(HELD))
-                .filter(reservation::Column::ExpiresAt.gt(now))
-                .exec(&txn)
-                .await?
-                .rows_affected
-                == 1
-            && seat::Entity::update_many()
-                .col_expr(seat::Column::Status, Expr::value(SEAT_SOLD))
-                .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
-                .col_expr(seat::Column::UpdatedAt, Expr::value(now))
-                .filter(seat::Column::Id.is_in(seat_ids))
-                .filter(seat::Column::HoldId.eq(id))
-                .filter(seat::Column::Status.eq(SEAT_HELD))
-                .exec(&txn)
-                .await?
-                .rows_affected
-                == r.seat_count as u64;
+        let confirmed = with_retries(|| self.confirm(&r, &tid, approved.amount, now)).await?;
         if !confirmed {
-            txn.rollback().await?;
             return self
                 .not_confirmed(who, &r, &tid, approved.amount, now)
                 .await;
         }
-        let seats = reservation_seat::Entity::find()
-            .filter(reservation_seat::Column::ReservationId.eq(id))
-            .all(&txn)
-            .await?;
-        for s in &seats {
-            reservation_seat::Entity::update_many()
-                .col_expr(
-                    reservation_seat::Column::TicketCode,
-                    Expr::value(ticket_code()),
-                )
-                .filter(reservation_seat::Column::ReservationId.eq(id))
-                .filter(reservation_seat::Column::SeatId.eq(s.seat_id))
-                .exec(&txn)
-                .await?;
-        }
-        let event = EventEnvelope::new(
-            TOPIC_CONFIRMED,
-            id,
-            serde_json::json!({"reservation_id": id, "user_id": r.user_id, "total": r.total, "tid": tid}),
-            now,
-        );
-        enqueue(&txn, &event).await?;
-        txn.commit().await?;
         self.outbox.wake();
         if let Some(sale) = r.sale_id {
             self.sales.finished(sale, r.user_id).await;
@@ -839,6 +808,69 @@ impl Reservations {
             )
             .await;
         self.get(who, id).await
+    }
+
+    /// One transaction: every seat still HELD by this hold becomes SOLD (seats first,
+    /// like every other writer), the reservation CONFIRMED while its hold is live, one
+    /// ticket per seat, and the `reservation_confirmed` event. `false` (nothing
+    /// written) if the hold ran out, was released, or its flight closed the seats.
+    async fn confirm(
+        &self,
+        r: &reservation::Model,
+        tid: &str,
+        amount: i64,
+        now: Millis,
+    ) -> Result<bool, DbErr> {
+        if amount != r.total {
+            return Ok(false);
+        }
+        let txn = self.db.begin().await?;
+        let seat_ids = seat_ids_of(&txn, r.id).await?;
+        let sold = seat::Entity::update_many()
+            .col_expr(seat::Column::Status, Expr::value(SEAT_SOLD))
+            .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
+            .col_expr(seat::Column::UpdatedAt, Expr::value(now))
+            .filter(seat::Column::Id.is_in(seat_ids.clone()))
+            .filter(seat::Column::HoldId.eq(r.id))
+            .filter(seat::Column::Status.eq(SEAT_HELD))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let confirmed = sold == r.seat_count as u64
+            && reservation::Entity::update_many()
+                .col_expr(reservation::Column::Status, Expr::value(CONFIRMED))
+                .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
+                .filter(reservation::Column::Id.eq(r.id))
+                .filter(reservation::Column::Status.eq(HELD))
+                .filter(reservation::Column::ExpiresAt.gt(now))
+                .exec(&txn)
+                .await?
+                .rows_affected
+                == 1;
+        if !confirmed {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        for seat_id in seat_ids {
+            reservation_seat::Entity::update_many()
+                .col_expr(
+                    reservation_seat::Column::TicketCode,
+                    Expr::value(ticket_code()),
+                )
+                .filter(reservation_seat::Column::ReservationId.eq(r.id))
+                .filter(reservation_seat::Column::SeatId.eq(seat_id))
+                .exec(&txn)
+                .await?;
+        }
+        let event = EventEnvelope::new(
+            TOPIC_CONFIRMED,
+            r.id,
+            serde_json::json!({"reservation_id": r.id, "user_id": r.user_id, "total": r.total, "tid": tid}),
+            now,
+        );
+        enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// The provider took the money but the hold could not be confirmed: a concurrent
@@ -930,8 +962,8 @@ impl Reservations {
         self.get(who, id).await
     }
 
-    /// The flight is cancelled: holds are released and every confirmed reservation is
-    /// refunded, in one transaction with the flight's new status.
+    /// The flight is cancelled: its seats close, holds are released and every
+    /// confirmed reservation is refunded, in one transaction with the flight's status.
     pub async fn cancel_flight(
         &self,
         flight_id: Uuid,
@@ -941,40 +973,9 @@ impl Reservations {
             return Err(crate::flights::flight_cancelled());
         }
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
-        let changed = flight::Entity::update_many()
-            .col_expr(
-                flight::Column::Status,
-                Expr::value(crate::flights::CANCELLED),
-            )
-            .col_expr(flight::Column::UpdatedAt, Expr::value(now))
-            .filter(flight::Column::Id.eq(flight_id))
-            .filter(flight::Column::Status.eq(SCHEDULED))
-            .exec(&txn)
-            .await?;
-        if changed.rows_affected != 1 {
-            txn.rollback().await?;
-            return Err(crate::flights::flight_cancelled());
-        }
-        let live = reservation::Entity::find()
-            .filter(reservation::Column::FlightId.eq(flight_id))
-            .filter(reservation::Column::Status.is_in([HELD, CONFIRMED]))
-            .order_by_asc(reservation::Column::Id)
-            .all(&txn)
-            .await?;
-        let mut affected = Vec::new();
-        for r in &live {
-            if r.status == HELD {
-                end_hold(&txn, r.id, RELEASED, now).await?;
-            } else if transition(&txn, r.id, CONFIRMED, CANCELLING, now).await? {
-                let tid = r.payment_tid.clone().unwrap_or_default();
-                self.request_refund(&txn, r.id, &tid, r.total, true, now)
-                    .await?;
-                affected.push(r.user_id);
-            }
-        }
-        let closed_sale = self.sales.close_open_sale(&txn, flight_id, now).await?;
-        txn.commit().await?;
+        let (affected, closed_sale) = with_retries(|| self.close_flight(flight_id, now))
+            .await?
+            .ok_or_else(crate::flights::flight_cancelled)?;
         self.outbox.wake();
         if let Some(sale) = closed_sale {
             self.sales.forget(sale, flight_id).await;
@@ -995,6 +996,74 @@ impl Reservations {
                 .await;
         }
         self.flights.get(flight_id).await
+    }
+
+    /// The flight-cancel transaction; `None` if the flight was no longer scheduled.
+    async fn close_flight(
+        &self,
+        flight_id: Uuid,
+        now: Millis,
+    ) -> Result<Option<(Vec<Uuid>, Option<Uuid>)>, DbErr> {
+        let txn = self.db.begin().await?;
+        let changed = flight::Entity::update_many()
+            .col_expr(
+                flight::Column::Status,
+                Expr::value(crate::flights::CANCELLED),
+            )
+            .col_expr(flight::Column::UpdatedAt, Expr::value(now))
+            .filter(flight::Column::Id.eq(flight_id))
+            .filter(flight::Column::Status.eq(SCHEDULED))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        // Closing every seat first orders this with holds and payments in flight: a
+        // hold or payment that commits before has its reservation read (and refunded)
+        // below; one that comes after finds its seats closed and fails (and refunds).
+        // Seats are locked in id order, like holds take them.
+        let seats: Vec<Uuid> = seat::Entity::find()
+            .select_only()
+            .column(seat::Column::Id)
+            .filter(seat::Column::FlightId.eq(flight_id))
+            .order_by_asc(seat::Column::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        for chunk in seats.chunks(500) {
+            seat::Entity::update_many()
+                .col_expr(seat::Column::Status, Expr::value(SEAT_CLOSED))
+                .col_expr(seat::Column::UpdatedAt, Expr::value(now))
+                .filter(seat::Column::Id.is_in(chunk.to_vec()))
+                .exec(&txn)
+                .await?;
+        }
+        let live = reservation::Entity::find()
+            .filter(reservation::Column::FlightId.eq(flight_id))
+            .filter(reservation::Column::Status.is_in([HELD, CONFIRMED]))
+            .order_by_asc(reservation::Column::Id)
+            .lock_exclusive()
+            .all(&txn)
+            .await?;
+        let mut affected = Vec::new();
+        for r in &live {
+            if r.status == HELD {
+                if transition(&txn, r.id, HELD, RELEASED, now).await? {
+                    end_live_seats(&txn, r.id).await?;
+                }
+            } else if transition(&txn, r.id, CONFIRMED, CANCELLING, now).await? {
+                let tid = r.payment_tid.clone().unwrap_or_default();
+                self.request_refund(&txn, r.id, &tid, r.total, true, now)
+                    .await
+                    .map_err(|e| DbErr::Custom(e.detail))?;
+                affected.push(r.user_id);
+            }
+        }
+        let closed_sale = self.sales.close_open_sale(&txn, flight_id, now).await?;
+        txn.commit().await?;
+        Ok(Some((affected, closed_sale)))
     }
 
     /// Ends holds whose time ran out. Several instances may sweep at once: each hold
@@ -1089,10 +1158,13 @@ impl EventHandler for RefundHandler {
             return Ok(());
         }
         let mut user = None;
+        if r.cancel_reservation {
+            free_seats(&txn, r.reservation_id, SEAT_SOLD, now).await?;
+        }
         if r.cancel_reservation
             && transition(&txn, r.reservation_id, CANCELLING, CANCELLED, now).await?
         {
-            release_seats(&txn, r.reservation_id, SEAT_SOLD, now).await?;
+            end_live_seats(&txn, r.reservation_id).await?;
             if let Some(res) = reservation::Entity::find_by_id(r.reservation_id)
                 .one(&txn)
                 .await?

@@ -211,6 +211,47 @@ matrix! {
         assert_eq!(status_of(&map, "2C"), "available");
     }
 
+    async fn payments_racing_a_flight_cancellation_are_all_refunded(app) {
+        let admin = app.admin("tkadmin@example.com").await;
+        let f = flight(&app, &admin, "GMP", "USN", 6, 3).await;
+        let fid = f["id"].as_str().unwrap();
+        let (_, map) = seats(&app, fid, None, None).await;
+        let users = app.quick_users(18).await;
+        let mut holds = Vec::new();
+        for (i, u) in users.iter().enumerate() {
+            let (s, h) = hold(&app, u, "k", fid, &[map[i]["id"].as_str().unwrap()], None).await;
+            assert_eq!(s, StatusCode::CREATED, "{h}");
+            let hid = h["id"].as_str().unwrap().to_owned();
+            let (_, started) = app.post(&format!("/api/v1/ticketing/holds/{hid}/payment"), Some(&u.access), json!({})).await;
+            holds.push((u, hid, started["tid"].as_str().unwrap().to_owned()));
+        }
+        let approvals = join_all(holds.iter().map(|(u, hid, _)| {
+            let path = format!("/api/v1/ticketing/holds/{hid}/payment/approve");
+            let app = &app;
+            async move { app.post(&path, Some(&u.access), json!({"pg_token": "ok"})).await }
+        }));
+        let cancel_path = format!("/api/v1/ticketing/flights/{fid}/cancel");
+        let cancel = app.post(&cancel_path, Some(&admin.access), json!({}));
+        let (answers, (s, c)) = tokio::join!(approvals, cancel);
+        assert_eq!(s, StatusCode::OK, "{c}");
+        for (s, b) in &answers {
+            assert!(*s == StatusCode::OK || *s == StatusCode::CONFLICT, "{s} {b}");
+        }
+        // Whatever the interleaving: nothing stays sold on the cancelled flight, and
+        // every payment the provider took is given back in full.
+        let gw = app.gateway.clone().unwrap();
+        for (u, hid, tid) in &holds {
+            let path = format!("/api/v1/ticketing/reservations/{hid}");
+            app.eventually(|| async {
+                let st = app.get(&path, Some(&u.access)).await.1["status"].as_str().unwrap().to_owned();
+                matches!(st.as_str(), "CANCELLED" | "RELEASED" | "EXPIRED")
+                    && gw.approved_amount(tid).is_none_or(|a| gw.refunded_amount(tid) == a)
+            }).await;
+        }
+        let (_, map) = seats(&app, fid, None, None).await;
+        assert!(map.as_array().unwrap().iter().all(|s| s["status"] == "closed"), "{map}");
+    }
+
     async fn cancelling_a_flight_refunds_everyone(app) {
         let admin = app.admin("tkadmin@example.com").await;
         let f = flight(&app, &admin, "GMP", "KWJ", 6, 2).await;
