@@ -108,3 +108,10 @@ pub struct Mail {
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, mail: &Mail) -> anyhow::Result<()>;
 }
+
+/// Posts a line to a team chat channel (Slack incoming webhook). Optional: modules
+/// take an `Option<Arc<dyn ChatNotifier>>` and skip it when none is configured.
+#[async_trait]
+pub trait ChatNotifier: Send + Sync + 'static {
+    async fn post(&self, text: &str) -> anyhow::Result<()>;
+}
