@@ -5,6 +5,7 @@
 #   loadtest/run.sh flash-sale [--vus 500] [--duration 30s] [--stock 1000]
 #                              [--base-url http://127.0.0.1:8080]
 #   loadtest/run.sh ticket-open [--vus 1000] [--rate 100] [--max-active 200] [--rows 30]
+#   loadtest/run.sh partner-rush [--vus 300] [--duration 30s] [--rooms 40]
 #
 # Start the server first, with the admin the script logs in as, e.g.
 #   SURGE_BOOTSTRAP_ADMIN_EMAIL=admin@surge.local \
@@ -18,14 +19,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n 2,18p "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n 2,19p "$0" | sed 's/^# \{0,1\}//'; }
 
 SCENARIO=${1:-}
 case "$SCENARIO" in
   flash-sale) shift ;;
   ticket-open) shift; exec "$HERE/ticket-open.sh" "$@" ;;
+  partner-rush) shift; exec "$HERE/partner-rush.sh" "$@" ;;
   -h|--help|"") usage; exit 0 ;;
-  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open)" >&2; exit 2 ;;
+  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open, partner-rush)" >&2; exit 2 ;;
 esac
 
 VUS=500 DURATION=30s STOCK=1000 BASE_URL=${BASE_URL:-http://127.0.0.1:8080}

@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod cache;
+pub mod chat;
 pub mod db;
 pub mod mail;
 pub mod nats;

@@ -146,3 +146,55 @@ impl MigrationTrait for CreateKernelTables {
         Ok(())
     }
 }
+
+/// Column and index shorthands for module migrations (every column NOT NULL unless
+/// built by hand; times are epoch-millisecond BIGINTs).
+pub mod schema {
+    use sea_orm_migration::prelude::*;
+
+    pub fn a(n: &str) -> Alias {
+        Alias::new(n)
+    }
+
+    /// A UUID primary key named `id`.
+    pub fn id() -> ColumnDef {
+        ColumnDef::new(a("id"))
+            .uuid()
+            .not_null()
+            .primary_key()
+            .to_owned()
+    }
+
+    pub fn uuid(n: &str) -> ColumnDef {
+        ColumnDef::new(a(n)).uuid().not_null().to_owned()
+    }
+
+    pub fn big(n: &str) -> ColumnDef {
+        ColumnDef::new(a(n)).big_integer().not_null().to_owned()
+    }
+
+    pub fn int(n: &str) -> ColumnDef {
+        ColumnDef::new(a(n)).integer().not_null().to_owned()
+    }
+
+    pub fn text(n: &str, len: u32) -> ColumnDef {
+        ColumnDef::new(a(n)).string_len(len).not_null().to_owned()
+    }
+
+    pub async fn index(
+        m: &SchemaManager<'_>,
+        name: &str,
+        table: &str,
+        cols: &[&str],
+        unique: bool,
+    ) -> Result<(), DbErr> {
+        let mut idx = Index::create().name(name).table(a(table)).to_owned();
+        for c in cols {
+            idx.col(a(c));
+        }
+        if unique {
+            idx.unique();
+        }
+        m.create_index(idx).await
+    }
+}

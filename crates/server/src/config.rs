@@ -9,6 +9,7 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
 use surge_identity::oauth::ProviderConfig;
+use surge_infra::chat::SlackConfig;
 use surge_infra::mail::SmtpConfig;
 use surge_infra::payment::KakaoPayConfig;
 
@@ -75,6 +76,12 @@ pub struct Config {
     pub ticketing_stream_every_ms: u64,
     /// SMTP for ticket e-mails (`[smtp] url, from`); recorded and logged when absent.
     pub smtp: Option<SmtpConfig>,
+    /// People per random partner match.
+    pub partner_group_size: usize,
+    /// How often the partner matcher runs without being woken.
+    pub partner_match_every_ms: u64,
+    /// Slack incoming webhook for new partner matches (`[slack] webhook_url`); off when absent.
+    pub slack: Option<SlackConfig>,
 }
 
 impl Default for Config {
@@ -115,6 +122,9 @@ impl Default for Config {
             ticketing_admit_every_ms: 200,
             ticketing_stream_every_ms: 1_000,
             smtp: None,
+            partner_group_size: 2,
+            partner_match_every_ms: 1_000,
+            slack: None,
         }
     }
 }
@@ -134,6 +144,7 @@ impl std::fmt::Debug for Config {
             .field("oauth", &self.oauth.keys().collect::<Vec<_>>())
             .field("kakaopay", &self.kakaopay.as_ref().map(|k| &k.cid))
             .field("smtp", &self.smtp)
+            .field("slack", &self.slack)
             .finish_non_exhaustive()
     }
 }

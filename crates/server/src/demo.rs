@@ -58,6 +58,8 @@ pub async fn load(app: &App) -> anyhow::Result<()> {
     if created.iter().any(|u| u.role == Role::Admin) {
         shop(app).await?;
         ticketing(app).await?;
+        let users: Vec<(uuid::Uuid, Role)> = created.iter().map(|u| (u.id, u.role)).collect();
+        partner(app, &users).await?;
     }
     println!(
         "demo data: {} new accounts (password {DEMO_PASSWORD:?}): admin@surge.local, minji@surge.local, junho@surge.local, mentor.kim@surge.local",
@@ -291,6 +293,108 @@ async fn ticketing(app: &App) -> anyhow::Result<()> {
         on_sale.flight_number,
         on_sale.origin,
         on_sale.destination
+    );
+    Ok(())
+}
+
+/// Open meal and study rooms, and a few people waiting for a random match.
+async fn partner(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> {
+    use surge_kernel::auth::AuthUser;
+    use surge_partner::domain::{Category, Conditions, Place, StudyType, Way};
+    use surge_partner::matching::ApplicationDraft;
+    use surge_partner::rooms::RoomDraft;
+    let who = |i: usize| AuthUser {
+        id: users[i % users.len()].0,
+        role: users[i % users.len()].1,
+        session_id: uuid::Uuid::nil(),
+    };
+    let soon = |h: i64| (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339();
+    let rooms = [
+        (
+            Category::Meal,
+            "개포에서 점심 같이 먹어요",
+            "클러스터 앞 국밥집, 12시 반",
+            4,
+            vec![Place::Gaepo],
+            vec![Way::Eatout],
+            vec![],
+        ),
+        (
+            Category::Meal,
+            "치킨 배달 반반 나눠요",
+            "서초 클러스터 라운지에서",
+            3,
+            vec![Place::Seocho],
+            vec![Way::Delivery],
+            vec![],
+        ),
+        (
+            Category::Study,
+            "알고리즘 스터디 (주 2회)",
+            "백준 골드 문제 풀이",
+            6,
+            vec![Place::Gaepo, Place::Seocho],
+            vec![],
+            vec![StudyType::InnerCircle],
+        ),
+        (
+            Category::Study,
+            "Rust 비동기 같이 공부해요",
+            "tokio 소스 읽기",
+            5,
+            vec![Place::OutOfCluster],
+            vec![],
+            vec![StudyType::NotInnerCircle],
+        ),
+    ];
+    for (i, (category, title, body, capacity, places, ways, study_types)) in
+        rooms.into_iter().enumerate()
+    {
+        app.partner
+            .rooms
+            .create(
+                &who(i + 1),
+                RoomDraft {
+                    category,
+                    title: title.into(),
+                    body: body.into(),
+                    capacity,
+                    meets_at: soon(2 + i as i64 * 24),
+                    anonymous: i == 1,
+                    conditions: Conditions {
+                        places,
+                        ways,
+                        study_types,
+                    },
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("demo room: {e}"))?;
+    }
+    // Waiting applications whose conditions do not meet, so they stay visible.
+    let waiting = [
+        (Category::Meal, vec![Place::Seocho], vec![Way::Takeout]),
+        (Category::Meal, vec![Place::OutOfCluster], vec![Way::Eatout]),
+    ];
+    for (i, (category, places, ways)) in waiting.into_iter().enumerate() {
+        app.partner
+            .matcher
+            .apply(
+                &who(i + 1),
+                ApplicationDraft {
+                    category,
+                    conditions: Conditions {
+                        places,
+                        ways,
+                        study_types: vec![],
+                    },
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("demo application: {e}"))?;
+    }
+    println!(
+        "demo partner: 4 open rooms (2 meal, 2 study), 2 people waiting for a random meal match"
     );
     Ok(())
 }

@@ -15,6 +15,7 @@ use rand::RngCore;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use secrecy::{ExposeSecret, SecretString};
 use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
+use surge_infra::chat::SlackWebhook;
 use surge_infra::mail::{RecordingMailer, SmtpMailer};
 use surge_infra::payment::{FakeGateway, KakaoPay};
 use surge_infra::waiting_room::{MemoryWaitingRoom, RedisWaitingRoom};
@@ -24,7 +25,7 @@ use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::{Foundation, Module};
 use surge_kernel::payment::PaymentGateway;
-use surge_kernel::ports::{Cache, EventBus, Mailer, Notifier, PubSub};
+use surge_kernel::ports::{Cache, ChatNotifier, EventBus, Mailer, Notifier, PubSub};
 use surge_kernel::waiting_room::WaitingRoom;
 
 pub use config::Config;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
         all.extend(surge_notifications::migrations());
         all.extend(surge_shop::migrations());
         all.extend(surge_ticketing::migrations());
+        all.extend(surge_partner::migrations());
         all
     }
 }
@@ -52,6 +54,7 @@ pub struct App {
     pub notifier: Arc<dyn Notifier>,
     pub shop: Arc<surge_shop::Shop>,
     pub ticketing: Arc<surge_ticketing::Ticketing>,
+    pub partner: Arc<surge_partner::Partner>,
     /// The embedded payment gateway, when no real provider is configured.
     pub fake_gateway: Option<Arc<FakeGateway>>,
     /// The embedded mailer (records and logs), when no SMTP server is configured.
@@ -250,11 +253,27 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     )
     .await?;
 
+    let chat: Option<Arc<dyn ChatNotifier>> = match &cfg.slack {
+        Some(s) => Some(Arc::new(SlackWebhook::new(s)?)),
+        None => None,
+    };
+    let (partner_module, partner) = surge_partner::module(
+        &foundation,
+        surge_partner::PartnerConfig {
+            group_size: cfg.partner_group_size,
+            match_every: Duration::from_millis(cfg.partner_match_every_ms.max(10)),
+        },
+        identity.users.clone(),
+        notifications.notifier.clone(),
+        chat,
+    );
+
     let modules: Vec<Module> = [
         identity.module,
         notifications.module,
         shop_module,
         ticketing_module,
+        partner_module,
     ]
     .into_iter()
     .filter(|m| cfg.serves(m.name))
@@ -302,6 +321,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         notifier: notifications.notifier,
         shop,
         ticketing,
+        partner,
         fake_gateway,
         recording_mailer,
         describe,

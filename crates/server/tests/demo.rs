@@ -55,5 +55,22 @@ async fn demo_data_loads_once_with_flights_and_an_open_sale() {
         .await
         .unwrap();
     assert_eq!(products.items.len(), 28);
+    let rooms = app
+        .partner
+        .rooms
+        .list(&Default::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(rooms.items.len(), 4, "open rooms");
+    let waiting = app
+        .partner
+        .matcher
+        .count(surge_partner::domain::Category::Meal)
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting.waiting, 2,
+        "random-match applications that cannot meet stay waiting"
+    );
     std::fs::remove_dir_all(dir).ok();
 }

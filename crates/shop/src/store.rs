@@ -2,6 +2,7 @@
 //! change through conditional writes (see `orders.rs`, `coupons.rs`).
 
 use sea_orm_migration::prelude::*;
+use surge_kernel::migration::schema::*;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![Box::new(CreateShopTables)]
@@ -13,43 +14,6 @@ impl MigrationName for CreateShopTables {
     fn name(&self) -> &str {
         "m20261121_000300_shop_tables"
     }
-}
-
-fn a(n: &str) -> Alias {
-    Alias::new(n)
-}
-
-fn id() -> ColumnDef {
-    ColumnDef::new(a("id"))
-        .uuid()
-        .not_null()
-        .primary_key()
-        .to_owned()
-}
-
-fn big(n: &str) -> ColumnDef {
-    ColumnDef::new(a(n)).big_integer().not_null().to_owned()
-}
-
-fn text(n: &str, len: u32) -> ColumnDef {
-    ColumnDef::new(a(n)).string_len(len).not_null().to_owned()
-}
-
-async fn index(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: &str,
-    cols: &[&str],
-    unique: bool,
-) -> Result<(), DbErr> {
-    let mut idx = Index::create().name(name).table(a(table)).to_owned();
-    for c in cols {
-        idx.col(a(c));
-    }
-    if unique {
-        idx.unique();
-    }
-    m.create_index(idx).await
 }
 
 #[async_trait::async_trait]

@@ -764,3 +764,91 @@ pub async fn mailer(m: &dyn surge_kernel::ports::Mailer, inbox: &dyn Inbox) {
         assert_eq!(arrived(mail.to.clone()).await, vec![mail.clone()]);
     }
 }
+
+/// The far end of a `ChatNotifier` for [`chat_notifier`]: the channel as its readers see
+/// it, and a way to make posts fail.
+#[async_trait::async_trait]
+pub trait ChatChannel: Send + Sync {
+    /// Every message the channel shows so far, oldest first, as its readers see it: for
+    /// Slack, the wire text with `&amp;`, `&lt;` and `&gt;` decoded (it should also check
+    /// that the wire text has no raw `<` or `>` and no other `&`); for
+    /// [`surge_infra::chat::RecordingChat`], the text as given (it stores it unescaped).
+    async fn seen(&self) -> Vec<String>;
+    /// Makes the next `n` posts fail (an outage, a refusal).
+    async fn fail_next(&self, n: usize);
+}
+
+#[async_trait::async_trait]
+impl ChatChannel for surge_infra::chat::RecordingChat {
+    async fn seen(&self) -> Vec<String> {
+        self.posted()
+    }
+
+    async fn fail_next(&self, n: usize) {
+        surge_infra::chat::RecordingChat::fail_next(self, n);
+    }
+}
+
+/// `channel` must be the far end of `c` and see only this suite's posts while it runs.
+pub async fn chat_notifier(c: &dyn surge_kernel::ports::ChatNotifier, channel: &dyn ChatChannel) {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let arrived = |text: String| async move {
+        channel
+            .seen()
+            .await
+            .into_iter()
+            .filter(|m| *m == text)
+            .count()
+    };
+
+    // Korean text with Slack's control characters arrives exactly as written: no mention,
+    // no link, no entity decoded twice.
+    let korean = format!(
+        "[Surge] 주문 <{tag}> 접수: 초코파이 & 우유 → 12,000원 > 10,000원 🙂\n\
+         둘째 줄: <@U012AB3CD> <!channel> <https://evil.example|공식 링크> \
+         &amp; &lt;b&gt; &#60; R&D \"따옴표\" 'x'"
+    );
+    c.post(&korean).await.unwrap();
+    assert_eq!(arrived(korean.clone()).await, 1, "arrives once, intact");
+
+    // A blank message is refused, and nothing arrives.
+    let before = channel.seen().await.len();
+    for blank in ["", " ", "\n\t "] {
+        assert!(
+            c.post(blank).await.is_err(),
+            "blank text {blank:?} is refused"
+        );
+    }
+    assert_eq!(
+        channel.seen().await.len(),
+        before,
+        "nothing for blank texts"
+    );
+
+    // An outage is an error; the message does not arrive, and posting works afterwards.
+    let flaky = format!("다시 시도 {tag}: 재고 < 10 & 대기열 > 100");
+    channel.fail_next(2).await;
+    assert!(c.post(&flaky).await.is_err(), "first failure surfaces");
+    assert!(c.post(&flaky).await.is_err(), "second failure surfaces");
+    assert_eq!(
+        arrived(flaky.clone()).await,
+        0,
+        "a failed post shows nothing"
+    );
+    c.post(&flaky).await.unwrap();
+    assert_eq!(arrived(flaky.clone()).await, 1, "the retry arrives once");
+
+    // Concurrent posts all arrive.
+    let many: Vec<String> = (0..10).map(|i| format!("알림 {i} <{tag}>")).collect();
+    for r in futures::future::join_all(many.iter().map(|m| c.post(m))).await {
+        r.unwrap();
+    }
+    for m in &many {
+        assert_eq!(arrived(m.clone()).await, 1, "{m:?} arrives once");
+    }
+    assert_eq!(
+        channel.seen().await.len(),
+        before + 1 + many.len(),
+        "exactly the successful posts arrived"
+    );
+}

@@ -83,6 +83,7 @@ pub struct TestApp {
     pub gateway: Option<Arc<surge_infra::payment::FakeGateway>>,
     pub mailer: Option<Arc<surge_infra::mail::RecordingMailer>>,
     pub ticketing: Arc<surge_ticketing::Ticketing>,
+    pub partner: Arc<surge_partner::Partner>,
     data_dir: std::path::PathBuf,
     /// (url, prefix) of this test's NATS stream, deleted on drop.
     nats: Option<(String, String)>,
@@ -158,6 +159,7 @@ impl TestApp {
             ticketing_sweep_every_ms: 100,
             ticketing_admit_every_ms: 50,
             ticketing_stream_every_ms: 100,
+            partner_match_every_ms: 50,
             ..Config::default()
         };
         let mut nats = None;
@@ -215,6 +217,7 @@ impl TestApp {
             gateway: app.fake_gateway.clone(),
             mailer: app.recording_mailer.clone(),
             ticketing: app.ticketing.clone(),
+            partner: app.partner.clone(),
             data_dir,
             nats,
             server,
