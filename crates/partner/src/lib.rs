@@ -20,6 +20,14 @@ use utoipa::OpenApi;
 
 pub use store::migrations;
 
+/// A member's nickname for display (a deleted account shows as such).
+pub(crate) async fn nickname(users: &dyn UserDirectory, id: uuid::Uuid) -> String {
+    match users.find(id).await {
+        Ok(Some(u)) => u.nickname,
+        _ => "(탈퇴한 사용자)".into(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PartnerConfig {
     /// People per random match (default 2).

@@ -202,13 +202,6 @@ impl Matches {
         }
     }
 
-    async fn nickname(&self, id: Uuid) -> String {
-        match self.users.find(id).await {
-            Ok(Some(u)) => u.nickname,
-            _ => "(탈퇴한 사용자)".into(),
-        }
-    }
-
     async fn views(&self, rows: Vec<matched::Model>) -> Result<Vec<MatchView>, ApiError> {
         let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
         let mut members: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
@@ -225,7 +218,7 @@ impl Matches {
             for u in members.remove(&m.id).unwrap_or_default() {
                 ms.push(MatchMember {
                     user_id: u,
-                    nickname: self.nickname(u).await,
+                    nickname: crate::nickname(&*self.users, u).await,
                 });
             }
             out.push(MatchView {
@@ -432,7 +425,7 @@ impl Matches {
             out.push(LeaderboardEntry {
                 rank: i + 1,
                 user_id: r.user_id,
-                nickname: self.nickname(r.user_id).await,
+                nickname: crate::nickname(&*self.users, r.user_id).await,
                 score: r.score,
             });
         }

@@ -187,13 +187,6 @@ impl Rooms {
         }
     }
 
-    async fn nickname(&self, id: Uuid) -> String {
-        match self.users.find(id).await {
-            Ok(Some(u)) => u.nickname,
-            _ => "(탈퇴한 사용자)".into(),
-        }
-    }
-
     pub async fn create(&self, who: &AuthUser, d: RoomDraft) -> Result<RoomView, ApiError> {
         let conditions = d.conditions.normalized(d.category)?;
         let now = self.clock.now_ms();
@@ -282,7 +275,7 @@ impl Rooms {
                     nickname: if hidden {
                         format!("익명 {}", i + 1)
                     } else {
-                        self.nickname(m.user_id).await
+                        crate::nickname(&*self.users, m.user_id).await
                     },
                     is_author: m.user_id == r.author_id,
                     is_me,
@@ -521,7 +514,7 @@ impl Rooms {
         let name = if r.anonymous {
             "익명".to_owned()
         } else {
-            self.nickname(who).await
+            crate::nickname(&*self.users, who).await
         };
         let _ = self
             .notifier
@@ -671,7 +664,7 @@ impl Rooms {
         } else if let Some(n) = names.get(&c.author_id) {
             n.clone()
         } else {
-            let n = self.nickname(c.author_id).await;
+            let n = crate::nickname(&*self.users, c.author_id).await;
             names.insert(c.author_id, n.clone());
             n
         };
