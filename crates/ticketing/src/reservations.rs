@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use surge_kernel::auth::AuthUser;
@@ -187,6 +187,38 @@ where
             other => return other,
         }
     }
+}
+
+/// Creates (once) and locks the (flight, traveller) row that serialises one
+/// traveller's holds during a sale.
+async fn lock_shopper(
+    txn: &DatabaseTransaction,
+    flight: Uuid,
+    user: Uuid,
+    now: Millis,
+) -> Result<(), DbErr> {
+    let t = sea_orm::sea_query::Alias::new("ticketing_shoppers");
+    let insert = sea_orm::sea_query::Query::insert()
+        .into_table(t.clone())
+        .columns([
+            sea_orm::sea_query::Alias::new("flight_id"),
+            sea_orm::sea_query::Alias::new("user_id"),
+            sea_orm::sea_query::Alias::new("created_at"),
+        ])
+        .values([flight.into(), user.into(), now.into()])
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned();
+    surge_kernel::sql::insert_if_absent(txn, insert, &["flight_id", "user_id"]).await?;
+    let mut select = sea_orm::sea_query::Query::select()
+        .expr(Expr::val(1))
+        .from(t)
+        .and_where(Expr::col(sea_orm::sea_query::Alias::new("flight_id")).eq(flight))
+        .and_where(Expr::col(sea_orm::sea_query::Alias::new("user_id")).eq(user))
+        .to_owned();
+    select.lock(sea_orm::sea_query::LockType::Update);
+    txn.query_one(txn.get_database_backend().build(&select))
+        .await?;
+    Ok(())
 }
 
 /// The seats of a reservation, by primary key (updating through the `hold_id` index
@@ -407,7 +439,10 @@ impl Reservations {
         let id = new_id();
         let txn = self.db.begin().await?;
         if sale.is_some() {
-            // During a sale, one traveller holds or buys at most `max_seats` seats.
+            // During a sale, one traveller holds or buys at most `max_seats` seats. The
+            // traveller's shopper row is locked first, so two holds of the same person
+            // are counted one after the other (SQLite has one writer anyway).
+            lock_shopper(&txn, f.id, user, now).await?;
             let mine: Vec<(i32, String, i64)> = reservation::Entity::find()
                 .select_only()
                 .column(reservation::Column::SeatCount)

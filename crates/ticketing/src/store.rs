@@ -7,7 +7,34 @@ use sea_orm_migration::prelude::*;
 use surge_kernel::migration::schema::*;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateTicketingTables)]
+    vec![Box::new(CreateTicketingTables), Box::new(CreateShoppers)]
+}
+
+/// One row per (flight, traveller) who held seats during a sale: holds of the same
+/// traveller lock it, so the per-traveller seat cap is checked one hold at a time.
+struct CreateShoppers;
+
+impl MigrationName for CreateShoppers {
+    fn name(&self) -> &str {
+        "m20261122_000410_ticketing_shoppers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateShoppers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("ticketing_shoppers"))
+                .if_not_exists()
+                .col(uuid("flight_id"))
+                .col(uuid("user_id"))
+                .col(big("created_at"))
+                .primary_key(Index::create().col(a("flight_id")).col(a("user_id")))
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 struct CreateTicketingTables;

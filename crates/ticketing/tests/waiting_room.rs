@@ -99,6 +99,15 @@ matrix! {
         let four: Vec<&str> = ["2B", "2C", "2D", "2E"].iter().map(|n| seat_id(&map, n)).collect();
         let (s, e) = hold(&app, &a, "k-more", fid, &four, Some(&pass)).await;
         assert_problem(s, &e, 409, "hold_limit");
+        // Even sent at once, one traveller's holds never pass the cap: 1 + 3 at most.
+        let singles: Vec<&str> = ["3A", "3B", "3C", "3D", "3E", "3F"].iter().map(|n| seat_id(&map, n)).collect();
+        let burst = join_all(singles.iter().enumerate().map(|(i, sid)| {
+            let (app, a, pass) = (&app, &a, &pass);
+            async move { hold(app, a, &format!("burst-{i}"), fid, &[sid], Some(pass)).await }
+        }))
+        .await;
+        assert_eq!(burst.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 3, "{burst:?}");
+        assert!(burst.iter().all(|(s, b)| *s == StatusCode::CREATED || b["code"] == "hold_limit"));
         // Paying frees the slot: the traveller leaves the queue.
         let (s, r) = pay(&app, &a, h["id"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::OK, "{r}");
