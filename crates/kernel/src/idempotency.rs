@@ -41,6 +41,15 @@ struct Stored {
     expires_at: i64,
 }
 
+/// 422 `idempotency_mismatch`: the key was first used with another body.
+pub fn mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_mismatch",
+        "this Idempotency-Key was used with a different request body",
+    )
+}
+
 /// The fingerprint of a request body that a key is bound to.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex_encode(&Sha256::digest(bytes))
@@ -110,11 +119,7 @@ async fn run(idem: Idempotency, req: Request, next: Next) -> Result<Response, Ap
             continue;
         }
         if stored.request_hash != hash {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_mismatch",
-                "this Idempotency-Key was used with a different request body",
-            ));
+            return Err(mismatch());
         }
         let Some(status) = stored.status_code else {
             let mut e = ApiError::conflict(

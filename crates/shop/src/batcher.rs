@@ -22,8 +22,7 @@ use uuid::Uuid;
 use crate::catalog::Catalog;
 use crate::entities::{order, order_line, product};
 use crate::orders::{
-    idempotency_mismatch, insert_orders, out_of_stock, take_stock, to_view, LineView, NewOrder,
-    OrderView, DUPLICATE_KEY,
+    insert_orders, out_of_stock, take_stock, to_view, LineView, NewOrder, OrderView, DUPLICATE_KEY,
 };
 
 pub const MAX_BATCH: usize = 500;
@@ -307,14 +306,14 @@ async fn commit_batch(
             },
             Plan::Replay(o) => match replays.get(&o.id) {
                 Some(v) if o.request_hash == j.order.request_hash => Ok(v.clone()),
-                Some(_) => Err(idempotency_mismatch()),
+                Some(_) => Err(surge_kernel::idempotency::mismatch()),
                 None => Err(ApiError::internal(anyhow::anyhow!(
                     "replayed order vanished"
                 ))),
             },
             Plan::SameAs(first) => match &answers[*first] {
                 _ if jobs[*first].order.request_hash != j.order.request_hash => {
-                    Err(idempotency_mismatch())
+                    Err(surge_kernel::idempotency::mismatch())
                 }
                 Ok(v) => Ok(v.clone()),
                 Err(e) => Err(ApiError::new(e.status, e.code, e.detail.clone())),

@@ -271,14 +271,6 @@ pub struct PlaceOrder {
     pub request_hash: String,
 }
 
-pub(crate) fn idempotency_mismatch() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_mismatch",
-        "this Idempotency-Key was used with a different request body",
-    )
-}
-
 pub struct Orders {
     pub(crate) db: DatabaseConnection,
     read_db: DatabaseConnection,
@@ -412,7 +404,7 @@ impl Orders {
         request_hash: &str,
     ) -> Result<OrderView, ApiError> {
         if existing.request_hash.as_deref() != Some(request_hash) {
-            return Err(idempotency_mismatch());
+            return Err(surge_kernel::idempotency::mismatch());
         }
         self.view_of(existing).await
     }

@@ -155,14 +155,6 @@ fn invalid_state(status: &str, action: &str) -> ApiError {
     .with("reservation_status", status.to_owned())
 }
 
-fn idempotency_mismatch() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_mismatch",
-        "this Idempotency-Key was used with a different request body",
-    )
-}
-
 /// Deadlocks and lock timeouts between concurrent holds are retried, not reported.
 fn retryable(e: &DbErr) -> bool {
     let m = e.to_string().to_ascii_lowercase();
@@ -591,7 +583,7 @@ impl Reservations {
         request_hash: &str,
     ) -> Result<ReservationView, ApiError> {
         if r.request_hash != request_hash {
-            return Err(idempotency_mismatch());
+            return Err(surge_kernel::idempotency::mismatch());
         }
         self.view(r).await
     }
