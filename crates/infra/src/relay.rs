@@ -1,6 +1,7 @@
 //! The outbox relay: publishes committed outbox rows to the event bus, oldest first,
-//! and marks them published. Several instances may relay at once; a row published
-//! twice is harmless because consumers are idempotent.
+//! and deletes them once the bus has them (every row in `outbox` is pending). Several
+//! instances may relay at once; a row published twice is harmless because consumers
+//! are idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,6 @@ use uuid::Uuid;
 
 const BATCH: u64 = 200;
 const POLL: Duration = Duration::from_millis(500);
-/// Published rows are kept a week for inspection, then deleted.
-const KEEP_PUBLISHED_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 #[derive(Debug, FromQueryResult)]
 struct Row {
@@ -35,7 +34,7 @@ pub struct Relay {
 
 impl Relay {
     /// Runs until its task is dropped; stopping at any point is safe (rows are only
-    /// marked published after the bus accepted them).
+    /// deleted after the bus accepted them).
     pub async fn run(self) {
         let mut backoff = POLL;
         let mut last_cleanup = 0i64;
@@ -56,8 +55,8 @@ impl Relay {
             let now = self.clock.now_ms();
             if now - last_cleanup > 60_000 {
                 last_cleanup = now;
-                if let Err(e) = self.record_lag_and_clean(now).await {
-                    tracing::warn!(error = ?e, "outbox housekeeping failed");
+                if let Err(e) = self.record_lag(now).await {
+                    tracing::warn!(error = ?e, "measuring the outbox lag failed");
                 }
             }
             if wait.is_zero() {
@@ -82,7 +81,6 @@ impl Relay {
                 Alias::new("occurred_at"),
             ])
             .from(Alias::new("outbox"))
-            .and_where(Expr::col(Alias::new("published_at")).is_null())
             .order_by(Alias::new("id"), Order::Asc)
             .limit(BATCH)
             .to_owned();
@@ -108,7 +106,7 @@ impl Relay {
                 }
             }
         }
-        self.mark_published(&published).await?;
+        self.delete_published(&published).await?;
         metrics::counter!("surge_outbox_published_total").increment(published.len() as u64);
         if let Some((id, e)) = failure {
             self.count_attempt(id).await?;
@@ -117,13 +115,12 @@ impl Relay {
         Ok(published.len())
     }
 
-    async fn mark_published(&self, ids: &[Uuid]) -> Result<(), DbErr> {
+    async fn delete_published(&self, ids: &[Uuid]) -> Result<(), DbErr> {
         if ids.is_empty() {
             return Ok(());
         }
-        let stmt = Query::update()
-            .table(Alias::new("outbox"))
-            .value(Alias::new("published_at"), self.clock.now_ms())
+        let stmt = Query::delete()
+            .from_table(Alias::new("outbox"))
             .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
             .to_owned();
         self.db
@@ -147,7 +144,7 @@ impl Relay {
         Ok(())
     }
 
-    async fn record_lag_and_clean(&self, now: i64) -> Result<(), DbErr> {
+    async fn record_lag(&self, now: i64) -> Result<(), DbErr> {
         #[derive(FromQueryResult)]
         struct Lag {
             pending: i64,
@@ -161,7 +158,6 @@ impl Relay {
                 Alias::new("oldest"),
             )
             .from(Alias::new("outbox"))
-            .and_where(Expr::col(Alias::new("published_at")).is_null())
             .to_owned();
         if let Some(lag) = Lag::find_by_statement(db.get_database_backend().build(&lag))
             .one(db)
@@ -171,11 +167,6 @@ impl Relay {
             let age = lag.oldest.map_or(0, |o| (now - o).max(0));
             metrics::gauge!("surge_outbox_lag_seconds").set(age as f64 / 1000.0);
         }
-        let clean = Query::delete()
-            .from_table(Alias::new("outbox"))
-            .and_where(Expr::col(Alias::new("published_at")).lt(now - KEEP_PUBLISHED_MS))
-            .to_owned();
-        db.execute(db.get_database_backend().build(&clean)).await?;
         Ok(())
     }
 }

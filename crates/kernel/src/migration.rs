@@ -3,7 +3,10 @@
 use sea_orm_migration::prelude::*;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateKernelTables)]
+    vec![
+        Box::new(CreateKernelTables),
+        Box::new(OutboxDeleteOnPublish),
+    ]
 }
 
 struct CreateKernelTables;
@@ -144,6 +147,61 @@ impl MigrationTrait for CreateKernelTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The relay deletes an outbox row once the bus took it instead of stamping it
+/// published: a DELETE is cheaper than an UPDATE that moves an indexed column (new
+/// tuple, new index entries), and every row left in the table is pending. The event
+/// log itself lives on the bus (NATS JetStream keeps it when scaled out).
+struct OutboxDeleteOnPublish;
+
+impl MigrationName for OutboxDeleteOnPublish {
+    fn name(&self) -> &str {
+        "m20261122_000002_outbox_delete_on_publish"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxDeleteOnPublish {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let outbox = || Alias::new("outbox");
+        let published = || Alias::new("published_at");
+        m.exec_stmt(
+            Query::delete()
+                .from_table(outbox())
+                .and_where(Expr::col(published()).is_not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.drop_index(
+            Index::drop()
+                .name("ix_outbox_pending")
+                .table(outbox())
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(outbox())
+                .drop_column(published())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("outbox"))
+                .add_column(
+                    ColumnDef::new(Alias::new("published_at"))
+                        .big_integer()
+                        .null(),
+                )
+                .to_owned(),
+        )
+        .await
     }
 }
 

@@ -5,12 +5,12 @@
 //! Throughput is then bounded by batch size × commits/s rather than one commit per
 //! buyer, while stock still moves only through the conditional write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
     TransactionTrait,
 };
 use surge_kernel::clock::Clock;
@@ -28,6 +28,10 @@ use crate::orders::{
 pub const MAX_BATCH: usize = 500;
 /// A product's task exits after this long without orders.
 const IDLE: Duration = Duration::from_secs(30);
+/// How many (user, Idempotency-Key) pairs a product's task remembers (see [`Seen`]).
+const SEEN_MAX: usize = 200_000;
+/// Pairs per lookup query when checking keys against stored orders.
+const CHECK_CHUNK: usize = 100;
 
 struct Job {
     quantity: i64,
@@ -131,6 +135,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     me: mpsc::UnboundedSender<Job>,
 ) {
+    let mut seen = Seen::default();
     loop {
         let first = match tokio::time::timeout(IDLE, rx.recv()).await {
             Ok(Some(job)) => job,
@@ -151,7 +156,7 @@ async fn run(
                 }
                 while !rest.is_empty() {
                     let jobs: Vec<Job> = rest.drain(..rest.len().min(MAX_BATCH)).collect();
-                    commit(&inner, product_id, jobs).await;
+                    commit(&inner, product_id, jobs, &mut seen).await;
                 }
                 return;
             }
@@ -164,15 +169,42 @@ async fn run(
             }
         }
         metrics::histogram!("surge_shop_order_batch_size").record(jobs.len() as f64);
-        commit(&inner, product_id, jobs).await;
+        commit(&inner, product_id, jobs, &mut seen).await;
     }
 }
 
-async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>) {
-    let mut outcome = commit_batch(inner, product_id, &jobs).await;
+/// The (user, Idempotency-Key) pairs this product's task has already been sent. Only
+/// those can be retries of an order that exists, so only those are looked up before
+/// the batch writes: a fresh key (nearly every order) costs no query. A retry this
+/// task has not seen (it went to another instance, or was forgotten when the set was
+/// full) still cannot make a second order: the unique index refuses it, and the batch
+/// is run again checking every key.
+#[derive(Default)]
+struct Seen(HashSet<(Uuid, String)>);
+
+impl Seen {
+    /// Which jobs must be checked; remembers all of them.
+    fn check(&mut self, jobs: &[Job]) -> Vec<bool> {
+        if self.0.len() + jobs.len() > SEEN_MAX {
+            self.0.clear();
+        }
+        jobs.iter()
+            .map(|j| match &j.order.idem_key {
+                Some(k) => !self.0.insert((j.order.user_id, k.clone())),
+                None => false,
+            })
+            .collect()
+    }
+}
+
+async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>, seen: &mut Seen) {
+    let check = seen.check(&jobs);
+    let mut outcome = commit_batch(inner, product_id, &jobs, &check).await;
     if matches!(&outcome, Err(e) if e.code == DUPLICATE_KEY) {
-        // A same-key order committed elsewhere after our check: the re-run replays it.
-        outcome = commit_batch(inner, product_id, &jobs).await;
+        // A key we did not check has an order (a retry sent to another instance, or a
+        // concurrent first attempt there): the re-run checks every key and replays it.
+        let all = vec![true; jobs.len()];
+        outcome = commit_batch(inner, product_id, &jobs, &all).await;
     }
     match outcome {
         Ok(answers) => {
@@ -202,15 +234,17 @@ enum Plan {
     SameAs(usize),
 }
 
-/// One transaction for the whole batch; one answer per job.
+/// One transaction for the whole batch; one answer per job. `check[i]`: look up
+/// whether job i's key already has an order.
 async fn commit_batch(
     inner: &Inner,
     product_id: Uuid,
     jobs: &[Job],
+    check: &[bool],
 ) -> Result<Vec<Result<OrderView, ApiError>>, ApiError> {
     let now = inner.clock.now_ms();
     let txn = inner.db.begin().await?;
-    let plans = plan(&txn, jobs).await?;
+    let plans = plan(&txn, jobs, check).await?;
     let mut grant: Vec<bool> = plans.iter().map(|p| matches!(p, Plan::Take)).collect();
     let wanted: i64 = jobs
         .iter()
@@ -324,24 +358,37 @@ async fn commit_batch(
     Ok(answers)
 }
 
-/// Which jobs are retries of an order that exists, or repeats within this batch.
-async fn plan(txn: &DatabaseTransaction, jobs: &[Job]) -> Result<Vec<Plan>, ApiError> {
+/// Which jobs are retries of an order that exists (among those to `check`), or
+/// repeats within this batch.
+async fn plan(
+    txn: &DatabaseTransaction,
+    jobs: &[Job],
+    check: &[bool],
+) -> Result<Vec<Plan>, ApiError> {
     let keyed: Vec<(Uuid, &str)> = jobs
         .iter()
-        .filter_map(|j| j.order.idem_key.as_deref().map(|k| (j.order.user_id, k)))
+        .zip(check)
+        .filter(|(_, c)| **c)
+        .filter_map(|(j, _)| j.order.idem_key.as_deref().map(|k| (j.order.user_id, k)))
         .collect();
-    let existing: HashMap<(Uuid, String), order::Model> = if keyed.is_empty() {
-        HashMap::new()
-    } else {
-        order::Entity::find()
-            .filter(order::Column::UserId.is_in(keyed.iter().map(|(u, _)| *u)))
-            .filter(order::Column::IdemKey.is_in(keyed.iter().map(|(_, k)| (*k).to_owned())))
-            .all(txn)
-            .await?
-            .into_iter()
-            .filter_map(|o| o.idem_key.clone().map(|k| ((o.user_id, k), o)))
-            .collect()
-    };
+    let mut existing: HashMap<(Uuid, String), order::Model> = HashMap::new();
+    // One (user_id = ? AND idem_key = ?) per key, ORed: each is a probe of the unique
+    // index on every database (`user_id IN (..) AND idem_key IN (..)` is not: PostgreSQL
+    // answered it with a scan of all orders).
+    for chunk in keyed.chunks(CHECK_CHUNK) {
+        let any = chunk.iter().fold(Condition::any(), |c, (u, k)| {
+            c.add(
+                order::Column::UserId
+                    .eq(*u)
+                    .and(order::Column::IdemKey.eq(*k)),
+            )
+        });
+        for o in order::Entity::find().filter(any).all(txn).await? {
+            if let Some(k) = o.idem_key.clone() {
+                existing.insert((o.user_id, k), o);
+            }
+        }
+    }
     let mut first_of: HashMap<(Uuid, &str), usize> = HashMap::new();
     Ok(jobs
         .iter()

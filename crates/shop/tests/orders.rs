@@ -105,6 +105,44 @@ matrix! {
         assert_eq!(stock(&app, &pid).await, 6, "stock taken once more, not twenty times");
     }
 
+    async fn a_retry_that_reaches_another_instance_replays_its_order(app) {
+        // The batcher only looks up keys it has been sent before; a retry that lands on
+        // another instance (here: a second Orders over the same database) is caught by
+        // the unique index and answered from the stored order, never made twice.
+        use surge_shop::orders::{LineRequest, Orders, PlaceOrder};
+        let admin = app.admin("retryadmin@example.com").await;
+        let pid = product(&app, &admin, "텀블러", 15_000, 10).await;
+        let buyer = app.user("retrier@example.com", "retrier").await;
+        let lines = json!([{"product_id": pid, "quantity": 2}]);
+        let (s, first) = order(&app, &buyer, "retry-key", lines.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{first}");
+
+        let f = &app.app_foundation;
+        let catalog = std::sync::Arc::new(surge_shop::catalog::Catalog::new(f));
+        let other = Orders::new(f, catalog, std::time::Duration::from_secs(900));
+        let body = serde_json::to_vec(&json!({"lines": lines, "shipping_address": address()})).unwrap();
+        let who = surge_kernel::auth::AuthUser {
+            id: buyer.user_id.parse().unwrap(),
+            role: surge_kernel::auth::Role::User,
+            session_id: uuid::Uuid::nil(),
+        };
+        let retry = |quantity: i64, hash: String| PlaceOrder {
+            lines: vec![LineRequest { product_id: pid.parse().unwrap(), quantity }],
+            shipping: Some(serde_json::from_value(address()).unwrap()),
+            address_id: None,
+            coupon_id: None,
+            idem_key: "retry-key".into(),
+            request_hash: hash,
+        };
+        let replayed = other.place(&who, retry(2, surge_kernel::idempotency::sha256_hex(&body))).await.unwrap();
+        assert_eq!(serde_json::to_value(&replayed).unwrap(), first, "the stored order, replayed");
+        let changed = other.place(&who, retry(3, "another body".into())).await.unwrap_err();
+        assert_eq!(changed.code, "idempotency_mismatch");
+        assert_eq!(stock(&app, &pid).await, 8, "stock taken once");
+        let (_, mine) = app.get("/api/v1/shop/orders", Some(&buyer.access)).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    }
+
     async fn a_basket_is_all_or_nothing(app) {
         let admin = app.admin("basketadmin@example.com").await;
         let a = product(&app, &admin, "양말", 3_000, 5).await;
