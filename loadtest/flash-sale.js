@@ -20,7 +20,7 @@
 //      VUS (500), DURATION (30s), STOCK (1000), CHUNK (50), PRICE (19900),
 //      CACHE_SETTLE_S (2), SETUP_TIMEOUT (10m).
 import http from 'k6/http';
-import { check, fail, sleep } from 'k6';
+import { fail, sleep } from 'k6';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 
 const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
@@ -61,6 +61,8 @@ export const options = {
   batch: CHUNK,
   batchPerHost: CHUNK,
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+  // k6 shares the 2-core machine with the server: fewer tags per sample = less k6 CPU.
+  systemTags: ['name', 'method', 'status', 'expected_response'],
   thresholds: {
     unexpected: ['rate<0.01'],
     // Oversell as far as k6 alone can see it: more 201s than units.
@@ -77,8 +79,9 @@ const orderLatency = new Trend('order_latency', true);
 // Latency of the 201s alone (the selling phase), next to order_latency of all attempts.
 const createdLatency = new Trend('created_latency', true);
 const orderAttempts = new Counter('order_attempts');
-// When (ms after setup finished) each 201 came back: min..max is the sale window.
-const orderCreatedAt = new Trend('order_created_at', true);
+// When (ms after setup finished) each 201 came back: min..max is the sale window
+// (a Gauge keeps min and max without storing every sample like a Trend).
+const orderCreatedAt = new Gauge('order_created_at');
 // Teardown's view of the product, exported so run.sh can compare with orders_created.
 const stockSold = new Counter('stock_sold');
 const stockRemaining = new Gauge('stock_remaining');
@@ -172,21 +175,22 @@ export function setup() {
 
 let unexpectedLogged = 0;
 
+// Per VU: the body never changes and the params object is reused, only the key moves.
+let orderBody;
+let orderParams;
+
 export default function (data) {
-  const token = data.tokens[(__VU - 1) % data.tokens.length];
-  const res = http.post(
-    `${API}/shop/orders`,
-    JSON.stringify({ lines: [{ product_id: data.productId, quantity: 1 }], shipping_address: SHIPPING }),
-    {
-      headers: {
-        ...JSON_HEADERS,
-        Authorization: `Bearer ${token}`,
-        'Idempotency-Key': `fs-${data.runId}-${__VU}-${__ITER}`,
-      },
+  if (orderBody === undefined) {
+    const token = data.tokens[(__VU - 1) % data.tokens.length];
+    orderBody = JSON.stringify({ lines: [{ product_id: data.productId, quantity: 1 }], shipping_address: SHIPPING });
+    orderParams = {
+      headers: { ...JSON_HEADERS, Authorization: `Bearer ${token}`, 'Idempotency-Key': '' },
       tags: { name: 'POST /shop/orders' },
       responseCallback: ORDER_EXPECTED,
-    },
-  );
+    };
+  }
+  orderParams.headers['Idempotency-Key'] = `fs-${data.runId}-${__VU}-${__ITER}`;
+  const res = http.post(`${API}/shop/orders`, orderBody, orderParams);
   orderAttempts.add(1);
   orderLatency.add(res.timings.duration);
 
@@ -194,8 +198,9 @@ export default function (data) {
     ordersCreated.add(1);
     createdLatency.add(res.timings.duration);
     orderCreatedAt.add(Date.now() - data.startedAt);
-    unexpected.add(false);
-    check(res, { 'created order is PENDING_PAYMENT': (r) => r.json('status') === 'PENDING_PAYMENT' });
+    // A 201 must carry the new order (a string test: JSON parsing costs k6 CPU).
+    const pending = typeof res.body === 'string' && res.body.indexOf('"status":"PENDING_PAYMENT"') >= 0;
+    unexpected.add(!pending);
   } else if (res.status === 409 && problemCode(res) === 'out_of_stock') {
     soldOut.add(1);
     unexpected.add(false);

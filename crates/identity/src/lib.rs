@@ -10,6 +10,8 @@ mod tokens;
 
 use std::sync::Arc;
 
+use futures::FutureExt;
+
 use surge_kernel::auth::AccessTokens;
 use surge_kernel::idempotency::Idempotency;
 use surge_kernel::module::{Foundation, Module};
@@ -47,7 +49,7 @@ pub fn module(
             name: "identity",
             router: http::router(state, idem),
             openapi: http::IdentityApi::openapi(),
-            workers: Vec::new(),
+            workers: vec![service.clone().watch_revocations().boxed()],
         },
         tokens: Arc::new(service::TokenAuthenticator(service.clone())),
         users: Arc::new(service::Directory(service.clone())),

@@ -19,7 +19,7 @@ use surge_kernel::clock::Clock;
 use surge_kernel::error::unique_violation;
 use surge_kernel::events::{enqueue, EventEnvelope, OutboxSignal};
 use surge_kernel::page::{Page, PageQuery};
-use surge_kernel::ports::{Cache, UserDirectory, UserSummary};
+use surge_kernel::ports::{Cache, PubSub, UserDirectory, UserSummary};
 use surge_kernel::{new_id, rfc3339, ApiError, Millis};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -50,6 +50,7 @@ impl Default for LoginLimits {
     }
 }
 
+#[derive(Clone)]
 pub struct IdentityConfig {
     pub jwt_secret: SecretString,
     pub access_ttl: Duration,
@@ -117,7 +118,17 @@ pub struct IdentityService {
     pub(crate) cfg: IdentityConfig,
     hashing: Semaphore,
     dummy_hash: String,
+    pubsub: Arc<dyn PubSub>,
+    /// Sessions found not revoked within the last [`CHECKED_FOR`]: their requests skip
+    /// the shared-cache lookup. A revocation removes the session here on every instance
+    /// at once (over pub/sub), and [`CHECKED_FOR`] bounds it if that message is lost.
+    checked: moka::future::Cache<Uuid, ()>,
 }
+
+/// Pub/sub channel on which every instance hears of revoked sessions.
+const REVOKED_CHANNEL: &str = "identity.session_revoked";
+/// How long a session found not revoked is trusted without asking the shared cache.
+const CHECKED_FOR: Duration = Duration::from_secs(1);
 
 fn bad_input(e: InvalidInput) -> ApiError {
     ApiError::new(
@@ -163,7 +174,39 @@ impl IdentityService {
             // argon2 takes 19 MiB and tens of milliseconds per hash: bound how many run at once.
             hashing: Semaphore::new(4),
             dummy_hash,
+            pubsub: f.pubsub.clone(),
+            checked: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(CHECKED_FOR)
+                .build(),
         })
+    }
+
+    pub fn config(&self) -> &IdentityConfig {
+        &self.cfg
+    }
+
+    /// Forgets sessions that another instance revoked (runs for the life of the server).
+    pub async fn watch_revocations(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.pubsub.subscribe(REVOKED_CHANNEL).await {
+                Ok(mut stream) => {
+                    backoff = Duration::from_millis(100);
+                    // Whatever was revoked while we were not listening.
+                    self.checked.invalidate_all();
+                    while let Some(msg) = futures::StreamExt::next(&mut stream).await {
+                        if let Ok(sid) = Uuid::from_slice(&msg) {
+                            self.checked.invalidate(&sid).await;
+                        }
+                    }
+                    tracing::warn!("revocation subscription ended; subscribing again");
+                }
+                Err(e) => tracing::warn!(error = ?e, "subscribing to session revocations failed"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
     }
 
     async fn hash_password(&self, password: &Password) -> Result<String, ApiError> {
@@ -561,6 +604,15 @@ impl IdentityService {
         self.cache
             .set(&revoked_key(family), b"1", self.cfg.access_ttl)
             .await?;
+        self.checked.invalidate(&family).await;
+        if let Err(e) = self
+            .pubsub
+            .publish(REVOKED_CHANNEL, family.as_bytes().to_vec())
+            .await
+        {
+            // Other instances still notice within CHECKED_FOR.
+            tracing::warn!(error = ?e, "announcing a revoked session failed");
+        }
         Ok(())
     }
 
@@ -592,11 +644,14 @@ impl IdentityService {
             TokenError::Expired => ApiError::unauthorized("token_expired", e.to_string()),
             TokenError::Invalid => ApiError::unauthorized("invalid_token", e.to_string()),
         })?;
-        if self.cache.get(&revoked_key(claims.sid)).await?.is_some() {
-            return Err(ApiError::unauthorized(
-                "session_revoked",
-                "this session has been signed out",
-            ));
+        if !self.checked.contains_key(&claims.sid) {
+            if self.cache.get(&revoked_key(claims.sid)).await?.is_some() {
+                return Err(ApiError::unauthorized(
+                    "session_revoked",
+                    "this session has been signed out",
+                ));
+            }
+            self.checked.insert(claims.sid, ()).await;
         }
         Ok(AuthUser {
             id: claims.sub,

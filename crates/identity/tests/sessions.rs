@@ -55,6 +55,31 @@ matrix! {
         assert_eq!(b["code"], "refresh_reused");
     }
 
+    async fn a_logout_reaches_every_instance_at_once(app) {
+        // Each instance trusts a session it checked for up to a second; a logout on one
+        // instance must end it on the others now, not a second later.
+        use std::sync::Arc;
+        use surge_identity::IdentityService;
+        let other = Arc::new(IdentityService::new(&app.app_foundation, app.identity.config().clone()).unwrap());
+        tokio::spawn(other.clone().watch_revocations());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await; // subscribed
+        let user = app.user("everywhere@example.com", "everywhere").await;
+        other.authenticate_token(&user.access).await.expect("a live session is accepted");
+        let res = app.client.post(app.url("/api/v1/identity/logout")).bearer_auth(&user.access).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        let start = std::time::Instant::now();
+        loop {
+            match other.authenticate_token(&user.access).await {
+                Err(e) => { assert_eq!(e.code, "session_revoked"); break; }
+                Ok(_) => {
+                    assert!(start.elapsed() < std::time::Duration::from_millis(500),
+                        "the other instance still accepts a logged-out session");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
     async fn logout_ends_one_session_and_logout_all_ends_every_one(app) {
         let a = app.user("out@example.com", "outgoing").await;
         let b = app.login("out@example.com", "password-1234").await;

@@ -43,6 +43,7 @@ async fn sqlite(url: &str, conns: u32, read_only: bool) -> anyhow::Result<Databa
     opts.max_connections(conns)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             let o = o
@@ -69,6 +70,10 @@ async fn server(url: &str, max: u32) -> anyhow::Result<DatabaseConnection> {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        // No ping before every checkout (a round trip per transaction). A connection
+        // the server dropped fails its next statement, which rolls back and answers
+        // 5xx; the pool then replaces it.
+        .test_before_acquire(false)
         .sqlx_logging(false);
     Database::connect(opts)
         .await
