@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -32,6 +32,10 @@ const IDLE: Duration = Duration::from_secs(30);
 const SEEN_MAX: usize = 200_000;
 /// Pairs per lookup query when checking keys against stored orders.
 const CHECK_CHUNK: usize = 100;
+/// After a batch saw the stock at 0, fresh orders are answered `out_of_stock` from
+/// memory for this long (the same bound as the product page cache): the tail of a
+/// sale costs no transaction, and stock that comes back is sold again within it.
+const SOLD_OUT_FOR: Duration = Duration::from_secs(1);
 
 struct Job {
     quantity: i64,
@@ -135,7 +139,12 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     me: mpsc::UnboundedSender<Job>,
 ) {
-    let mut seen = Seen::default();
+    let mut task = Task {
+        inner: &inner,
+        product_id,
+        seen: Seen::default(),
+        sold_out_at: None,
+    };
     loop {
         let first = match tokio::time::timeout(IDLE, rx.recv()).await {
             Ok(Some(job)) => job,
@@ -156,7 +165,7 @@ async fn run(
                 }
                 while !rest.is_empty() {
                     let jobs: Vec<Job> = rest.drain(..rest.len().min(MAX_BATCH)).collect();
-                    commit(&inner, product_id, jobs, &mut seen).await;
+                    task.handle(jobs).await;
                 }
                 return;
             }
@@ -168,8 +177,39 @@ async fn run(
                 Err(_) => break,
             }
         }
+        task.handle(jobs).await;
+    }
+}
+
+/// One product's batching state.
+struct Task<'a> {
+    inner: &'a Inner,
+    product_id: Uuid,
+    seen: Seen,
+    /// When a committed batch last left the stock at 0.
+    sold_out_at: Option<Instant>,
+}
+
+impl Task<'_> {
+    async fn handle(&mut self, mut jobs: Vec<Job>) {
+        if self.sold_out_at.is_some_and(|t| t.elapsed() < SOLD_OUT_FOR) {
+            // Sold out a moment ago: only possible retries of stored orders go on.
+            let (maybe_retries, fresh): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| self.seen.contains(j));
+            metrics::counter!("surge_shop_orders_sold_out_from_memory_total")
+                .increment(fresh.len() as u64);
+            for job in fresh {
+                let _ = job.reply.send(Err(out_of_stock(0, self.product_id)));
+            }
+            jobs = maybe_retries;
+            if jobs.is_empty() {
+                return;
+            }
+        }
         metrics::histogram!("surge_shop_order_batch_size").record(jobs.len() as f64);
-        commit(&inner, product_id, jobs, &mut seen).await;
+        if let Some(left) = commit(self.inner, self.product_id, jobs, &mut self.seen).await {
+            self.sold_out_at = (left == 0).then(Instant::now);
+        }
     }
 }
 
@@ -183,6 +223,13 @@ async fn run(
 struct Seen(HashSet<(Uuid, String)>);
 
 impl Seen {
+    fn contains(&self, j: &Job) -> bool {
+        j.order
+            .idem_key
+            .as_ref()
+            .is_some_and(|k| self.0.contains(&(j.order.user_id, k.clone())))
+    }
+
     /// Which jobs must be checked; remembers all of them.
     fn check(&mut self, jobs: &[Job]) -> Vec<bool> {
         if self.0.len() + jobs.len() > SEEN_MAX {
@@ -197,7 +244,8 @@ impl Seen {
     }
 }
 
-async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>, seen: &mut Seen) {
+/// Runs one batch and answers its jobs; returns the stock left after it, if it ran.
+async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>, seen: &mut Seen) -> Option<i64> {
     let check = seen.check(&jobs);
     let mut outcome = commit_batch(inner, product_id, &jobs, &check).await;
     if matches!(&outcome, Err(e) if e.code == DUPLICATE_KEY) {
@@ -207,10 +255,11 @@ async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>, seen: &mut Seen
         outcome = commit_batch(inner, product_id, &jobs, &all).await;
     }
     match outcome {
-        Ok(answers) => {
+        Ok((answers, left)) => {
             for (job, answer) in jobs.into_iter().zip(answers) {
                 let _ = job.reply.send(answer);
             }
+            Some(left)
         }
         Err(e) => {
             if e.status.is_server_error() {
@@ -221,6 +270,7 @@ async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>, seen: &mut Seen
                     .reply
                     .send(Err(ApiError::new(e.status, e.code, e.detail.clone())));
             }
+            None
         }
     }
 }
@@ -241,7 +291,7 @@ async fn commit_batch(
     product_id: Uuid,
     jobs: &[Job],
     check: &[bool],
-) -> Result<Vec<Result<OrderView, ApiError>>, ApiError> {
+) -> Result<(Vec<Result<OrderView, ApiError>>, i64), ApiError> {
     let now = inner.clock.now_ms();
     let txn = inner.db.begin().await?;
     let plans = plan(&txn, jobs, check).await?;
@@ -355,7 +405,7 @@ async fn commit_batch(
         };
         answers.push(answer);
     }
-    Ok(answers)
+    Ok((answers, p.stock))
 }
 
 /// Which jobs are retries of an order that exists (among those to `check`), or

@@ -143,6 +143,32 @@ matrix! {
         assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     }
 
+    async fn a_sold_out_product_answers_fast_yet_replays_orders_and_sells_restocked_units(app) {
+        let admin = app.admin("soldoutadmin@example.com").await;
+        let pid = product(&app, &admin, "한정 키캡", 45_000, 1).await;
+        let lucky = app.user("lucky@example.com", "lucky").await;
+        let late = app.user("late@example.com", "late").await;
+        let one = json!([{"product_id": pid, "quantity": 1}]);
+        let (s, won) = order(&app, &lucky, "won", one.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{won}");
+        let (s, b) = order(&app, &late, "late-1", one.clone()).await;
+        assert_problem(s, &b, 409, "out_of_stock");
+        // Sold out a moment ago: new orders are refused without a transaction, but a
+        // retry of a stored order still gets that order back.
+        let (s, b) = order(&app, &late, "late-2", one.clone()).await;
+        assert_problem(s, &b, 409, "out_of_stock");
+        let (s, again) = order(&app, &lucky, "won", one.clone()).await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(again, won, "the stored order, replayed");
+        // Restocked units are sold again (within a second).
+        let (s, _) = app.post(&format!("/api/v1/shop/products/{pid}/restock"), Some(&admin.access), json!({"quantity": 2})).await;
+        assert_eq!(s, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (s, b) = order(&app, &late, "late-3", one.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        assert_eq!(stock(&app, &pid).await, 1);
+    }
+
     async fn a_basket_is_all_or_nothing(app) {
         let admin = app.admin("basketadmin@example.com").await;
         let a = product(&app, &admin, "양말", 3_000, 5).await;
