@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, TransactionTrait,
 };
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
@@ -32,9 +32,10 @@ const IDLE: Duration = Duration::from_secs(30);
 const SEEN_MAX: usize = 200_000;
 /// Pairs per lookup query when checking keys against stored orders.
 const CHECK_CHUNK: usize = 100;
-/// After a batch saw the stock at 0, fresh orders are answered `out_of_stock` from
-/// memory for this long (the same bound as the product page cache): the tail of a
-/// sale costs no transaction, and stock that comes back is sold again within it.
+/// After a batch saw the stock at 0, new orders are answered `out_of_stock` without a
+/// transaction for this long (the same bound as the product page cache): the tail of a
+/// sale costs one indexed read per batch, and stock that comes back is sold again
+/// within it.
 const SOLD_OUT_FOR: Duration = Duration::from_secs(1);
 
 struct Job {
@@ -193,17 +194,29 @@ struct Task<'a> {
 impl Task<'_> {
     async fn handle(&mut self, mut jobs: Vec<Job>) {
         if self.sold_out_at.is_some_and(|t| t.elapsed() < SOLD_OUT_FOR) {
-            // Sold out a moment ago: only possible retries of stored orders go on.
-            let (maybe_retries, fresh): (Vec<Job>, Vec<Job>) =
-                jobs.into_iter().partition(|j| self.seen.contains(j));
-            metrics::counter!("surge_shop_orders_sold_out_from_memory_total")
-                .increment(fresh.len() as u64);
-            for job in fresh {
-                let _ = job.reply.send(Err(out_of_stock(0, self.product_id)));
-            }
-            jobs = maybe_retries;
-            if jobs.is_empty() {
-                return;
+            // Sold out a moment ago: one read finds the retries of stored orders (made
+            // here or on another instance), which go on to be replayed; the rest are
+            // refused without a transaction.
+            // If that read fails, the batch below checks every key itself.
+            match stored_orders(&self.inner.db, jobs.iter()).await {
+                Ok(stored) => {
+                    let (retries, fresh): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| {
+                        j.order
+                            .idem_key
+                            .as_ref()
+                            .is_some_and(|k| stored.contains_key(&(j.order.user_id, k.clone())))
+                    });
+                    metrics::counter!("surge_shop_orders_sold_out_from_memory_total")
+                        .increment(fresh.len() as u64);
+                    for job in fresh {
+                        let _ = job.reply.send(Err(out_of_stock(0, self.product_id)));
+                    }
+                    jobs = retries;
+                    if jobs.is_empty() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "looking up retried orders failed"),
             }
         }
         metrics::histogram!("surge_shop_order_batch_size").record(jobs.len() as f64);
@@ -223,13 +236,6 @@ impl Task<'_> {
 struct Seen(HashSet<(Uuid, String)>);
 
 impl Seen {
-    fn contains(&self, j: &Job) -> bool {
-        j.order
-            .idem_key
-            .as_ref()
-            .is_some_and(|k| self.0.contains(&(j.order.user_id, k.clone())))
-    }
-
     /// Which jobs must be checked; remembers all of them.
     fn check(&mut self, jobs: &[Job]) -> Vec<bool> {
         if self.0.len() + jobs.len() > SEEN_MAX {
@@ -294,7 +300,7 @@ async fn commit_batch(
 ) -> Result<(Vec<Result<OrderView, ApiError>>, i64), ApiError> {
     let now = inner.clock.now_ms();
     let txn = inner.db.begin().await?;
-    let plans = plan(&txn, jobs, check).await?;
+    let mut plans = plan(&txn, jobs, check).await?;
     let mut grant: Vec<bool> = plans.iter().map(|p| matches!(p, Plan::Take)).collect();
     let wanted: i64 = jobs
         .iter()
@@ -303,6 +309,11 @@ async fn commit_batch(
         .map(|(j, _)| j.quantity)
         .sum();
     if wanted > 0 && !take_stock(&txn, product_id, wanted, now).await? {
+        if check.contains(&false) {
+            // Some will be refused, and a refused retry of a stored order would never
+            // reach the unique index: look up every key before answering.
+            plans = plan(&txn, jobs, &vec![true; jobs.len()]).await?;
+        }
         // Not enough for everyone: grant in arrival order while it fits. Another
         // instance may take stock between our read and write, so re-check and retry.
         let mut taken = false;
@@ -415,30 +426,8 @@ async fn plan(
     jobs: &[Job],
     check: &[bool],
 ) -> Result<Vec<Plan>, ApiError> {
-    let keyed: Vec<(Uuid, &str)> = jobs
-        .iter()
-        .zip(check)
-        .filter(|(_, c)| **c)
-        .filter_map(|(j, _)| j.order.idem_key.as_deref().map(|k| (j.order.user_id, k)))
-        .collect();
-    let mut existing: HashMap<(Uuid, String), order::Model> = HashMap::new();
-    // One (user_id = ? AND idem_key = ?) per key, ORed: each is a probe of the unique
-    // index on every database (`user_id IN (..) AND idem_key IN (..)` is not: PostgreSQL
-    // answered it with a scan of all orders).
-    for chunk in keyed.chunks(CHECK_CHUNK) {
-        let any = chunk.iter().fold(Condition::any(), |c, (u, k)| {
-            c.add(
-                order::Column::UserId
-                    .eq(*u)
-                    .and(order::Column::IdemKey.eq(*k)),
-            )
-        });
-        for o in order::Entity::find().filter(any).all(txn).await? {
-            if let Some(k) = o.idem_key.clone() {
-                existing.insert((o.user_id, k), o);
-            }
-        }
-    }
+    let checked = jobs.iter().zip(check).filter(|(_, c)| **c).map(|(j, _)| j);
+    let existing = stored_orders(txn, checked).await?;
     let mut first_of: HashMap<(Uuid, &str), usize> = HashMap::new();
     Ok(jobs
         .iter()
@@ -459,6 +448,35 @@ async fn plan(
             }
         })
         .collect())
+}
+
+/// The stored orders of these jobs' (user, Idempotency-Key) pairs.
+async fn stored_orders<'a>(
+    conn: &impl ConnectionTrait,
+    jobs: impl Iterator<Item = &'a Job>,
+) -> Result<HashMap<(Uuid, String), order::Model>, DbErr> {
+    let keyed: Vec<(Uuid, &str)> = jobs
+        .filter_map(|j| j.order.idem_key.as_deref().map(|k| (j.order.user_id, k)))
+        .collect();
+    let mut existing = HashMap::new();
+    // One (user_id = ? AND idem_key = ?) per key, ORed: each is a probe of the unique
+    // index on every database (`user_id IN (..) AND idem_key IN (..)` is not: PostgreSQL
+    // answered it with a scan of all orders).
+    for chunk in keyed.chunks(CHECK_CHUNK) {
+        let any = chunk.iter().fold(Condition::any(), |c, (u, k)| {
+            c.add(
+                order::Column::UserId
+                    .eq(*u)
+                    .and(order::Column::IdemKey.eq(*k)),
+            )
+        });
+        for o in order::Entity::find().filter(any).all(conn).await? {
+            if let Some(k) = o.idem_key.clone() {
+                existing.insert((o.user_id, k), o);
+            }
+        }
+    }
+    Ok(existing)
 }
 
 async fn replay_views(

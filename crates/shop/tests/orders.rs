@@ -34,6 +34,38 @@ async fn order(app: &TestApp, who: &Session, key: &str, lines: Value) -> (Status
     (s, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Orders as a second instance over the same database would place them.
+fn other_instance(app: &TestApp) -> surge_shop::orders::Orders {
+    let f = &app.app_foundation;
+    let catalog = std::sync::Arc::new(surge_shop::catalog::Catalog::new(f));
+    surge_shop::orders::Orders::new(f, catalog, std::time::Duration::from_secs(900))
+}
+
+fn as_user(who: &Session) -> surge_kernel::auth::AuthUser {
+    surge_kernel::auth::AuthUser {
+        id: who.user_id.parse().unwrap(),
+        role: surge_kernel::auth::Role::User,
+        session_id: uuid::Uuid::nil(),
+    }
+}
+
+/// The order `order()` sends over HTTP for one line, with the hash of that body.
+fn direct(pid: &str, quantity: i64, key: &str) -> surge_shop::orders::PlaceOrder {
+    let lines = json!([{"product_id": pid, "quantity": quantity}]);
+    let body = serde_json::to_vec(&json!({"lines": lines, "shipping_address": address()})).unwrap();
+    surge_shop::orders::PlaceOrder {
+        lines: vec![surge_shop::orders::LineRequest {
+            product_id: pid.parse().unwrap(),
+            quantity,
+        }],
+        shipping: Some(serde_json::from_value(address()).unwrap()),
+        address_id: None,
+        coupon_id: None,
+        idem_key: key.into(),
+        request_hash: surge_kernel::idempotency::sha256_hex(&body),
+    }
+}
+
 async fn stock(app: &TestApp, id: &str) -> i64 {
     // Read through the API, bypassing nothing: the cache is dropped on sell-out and
     // holds at most 1 s otherwise, so wait that out first.
@@ -109,7 +141,6 @@ matrix! {
         // The batcher only looks up keys it has been sent before; a retry that lands on
         // another instance (here: a second Orders over the same database) is caught by
         // the unique index and answered from the stored order, never made twice.
-        use surge_shop::orders::{LineRequest, Orders, PlaceOrder};
         let admin = app.admin("retryadmin@example.com").await;
         let pid = product(&app, &admin, "텀블러", 15_000, 10).await;
         let buyer = app.user("retrier@example.com", "retrier").await;
@@ -117,26 +148,12 @@ matrix! {
         let (s, first) = order(&app, &buyer, "retry-key", lines.clone()).await;
         assert_eq!(s, StatusCode::CREATED, "{first}");
 
-        let f = &app.app_foundation;
-        let catalog = std::sync::Arc::new(surge_shop::catalog::Catalog::new(f));
-        let other = Orders::new(f, catalog, std::time::Duration::from_secs(900));
-        let body = serde_json::to_vec(&json!({"lines": lines, "shipping_address": address()})).unwrap();
-        let who = surge_kernel::auth::AuthUser {
-            id: buyer.user_id.parse().unwrap(),
-            role: surge_kernel::auth::Role::User,
-            session_id: uuid::Uuid::nil(),
-        };
-        let retry = |quantity: i64, hash: String| PlaceOrder {
-            lines: vec![LineRequest { product_id: pid.parse().unwrap(), quantity }],
-            shipping: Some(serde_json::from_value(address()).unwrap()),
-            address_id: None,
-            coupon_id: None,
-            idem_key: "retry-key".into(),
-            request_hash: hash,
-        };
-        let replayed = other.place(&who, retry(2, surge_kernel::idempotency::sha256_hex(&body))).await.unwrap();
+        let other = other_instance(&app);
+        let replayed = other.place(&as_user(&buyer), direct(&pid, 2, "retry-key")).await.unwrap();
         assert_eq!(serde_json::to_value(&replayed).unwrap(), first, "the stored order, replayed");
-        let changed = other.place(&who, retry(3, "another body".into())).await.unwrap_err();
+        let mut changed = direct(&pid, 3, "retry-key");
+        changed.request_hash = "another body".into();
+        let changed = other.place(&as_user(&buyer), changed).await.unwrap_err();
         assert_eq!(changed.code, "idempotency_mismatch");
         assert_eq!(stock(&app, &pid).await, 8, "stock taken once");
         let (_, mine) = app.get("/api/v1/shop/orders", Some(&buyer.access)).await;
@@ -154,17 +171,23 @@ matrix! {
         let (s, b) = order(&app, &late, "late-1", one.clone()).await;
         assert_problem(s, &b, 409, "out_of_stock");
         // Sold out a moment ago: new orders are refused without a transaction, but a
-        // retry of a stored order still gets that order back.
+        // retry of a stored order still gets that order back, on this instance...
         let (s, b) = order(&app, &late, "late-2", one.clone()).await;
         assert_problem(s, &b, 409, "out_of_stock");
         let (s, again) = order(&app, &lucky, "won", one.clone()).await;
         assert_eq!(s, StatusCode::CREATED);
         assert_eq!(again, won, "the stored order, replayed");
+        // ...and on another one that has just seen the product sold out too.
+        let other = other_instance(&app);
+        let refused = other.place(&as_user(&late), direct(&pid, 1, "late-3")).await.unwrap_err();
+        assert_eq!(refused.code, "out_of_stock");
+        let replayed = other.place(&as_user(&lucky), direct(&pid, 1, "won")).await.unwrap();
+        assert_eq!(serde_json::to_value(&replayed).unwrap(), won);
         // Restocked units are sold again (within a second).
         let (s, _) = app.post(&format!("/api/v1/shop/products/{pid}/restock"), Some(&admin.access), json!({"quantity": 2})).await;
         assert_eq!(s, StatusCode::OK);
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let (s, b) = order(&app, &late, "late-3", one.clone()).await;
+        let (s, b) = order(&app, &late, "late-4", one.clone()).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         assert_eq!(stock(&app, &pid).await, 1);
     }
