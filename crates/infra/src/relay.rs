@@ -37,7 +37,7 @@ impl Relay {
     /// deleted after the bus accepted them).
     pub async fn run(self) {
         let mut backoff = POLL;
-        let mut last_cleanup = 0i64;
+        let mut last_lag_check = 0i64;
         loop {
             let outcome = self.relay_once().await;
             let wait = match outcome {
@@ -53,8 +53,8 @@ impl Relay {
                 }
             };
             let now = self.clock.now_ms();
-            if now - last_cleanup > 60_000 {
-                last_cleanup = now;
+            if now - last_lag_check > 60_000 {
+                last_lag_check = now;
                 if let Err(e) = self.record_lag(now).await {
                     tracing::warn!(error = ?e, "measuring the outbox lag failed");
                 }
