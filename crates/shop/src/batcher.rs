@@ -193,11 +193,13 @@ struct Task<'a> {
 
 impl Task<'_> {
     async fn handle(&mut self, mut jobs: Vec<Job>) {
+        // Jobs already known to be retries of stored orders.
+        let mut retries_only = false;
         if self.sold_out_at.is_some_and(|t| t.elapsed() < SOLD_OUT_FOR) {
             // Sold out a moment ago: one read finds the retries of stored orders (made
             // here or on another instance), which go on to be replayed; the rest are
-            // refused without a transaction.
-            // If that read fails, the batch below checks every key itself.
+            // refused without a transaction. If that read fails, the batch below
+            // checks every key itself.
             match stored_orders(&self.inner.db, jobs.iter()).await {
                 Ok(stored) => {
                     let (retries, fresh): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| {
@@ -206,12 +208,13 @@ impl Task<'_> {
                             .as_ref()
                             .is_some_and(|k| stored.contains_key(&(j.order.user_id, k.clone())))
                     });
-                    metrics::counter!("surge_shop_orders_sold_out_from_memory_total")
+                    metrics::counter!("surge_shop_sold_out_fast_path_total")
                         .increment(fresh.len() as u64);
                     for job in fresh {
                         let _ = job.reply.send(Err(out_of_stock(0, self.product_id)));
                     }
                     jobs = retries;
+                    retries_only = true;
                     if jobs.is_empty() {
                         return;
                     }
@@ -220,7 +223,15 @@ impl Task<'_> {
             }
         }
         metrics::histogram!("surge_shop_order_batch_size").record(jobs.len() as f64);
-        if let Some(left) = commit(self.inner, self.product_id, jobs, &mut self.seen).await {
+        let committed = commit(
+            self.inner,
+            self.product_id,
+            jobs,
+            &mut self.seen,
+            retries_only,
+        )
+        .await;
+        if let Some(left) = committed {
             self.sold_out_at = (left == 0).then(Instant::now);
         }
     }
@@ -251,8 +262,17 @@ impl Seen {
 }
 
 /// Runs one batch and answers its jobs; returns the stock left after it, if it ran.
-async fn commit(inner: &Inner, product_id: Uuid, jobs: Vec<Job>, seen: &mut Seen) -> Option<i64> {
-    let check = seen.check(&jobs);
+async fn commit(
+    inner: &Inner,
+    product_id: Uuid,
+    jobs: Vec<Job>,
+    seen: &mut Seen,
+    check_all: bool,
+) -> Option<i64> {
+    let mut check = seen.check(&jobs);
+    if check_all {
+        check.fill(true);
+    }
     let mut outcome = commit_batch(inner, product_id, &jobs, &check).await;
     if matches!(&outcome, Err(e) if e.code == DUPLICATE_KEY) {
         // A key we did not check has an order (a retry sent to another instance, or a
