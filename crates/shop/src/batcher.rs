@@ -223,16 +223,43 @@ impl Task<'_> {
             }
         }
         metrics::histogram!("surge_shop_order_batch_size").record(jobs.len() as f64);
-        let committed = commit(
-            self.inner,
-            self.product_id,
-            jobs,
-            &mut self.seen,
-            retries_only,
-        )
-        .await;
-        if let Some(left) = committed {
+        if let Some(left) = self.commit(jobs, retries_only).await {
             self.sold_out_at = (left == 0).then(Instant::now);
+        }
+    }
+
+    /// Runs one batch and answers its jobs; returns the stock left after it, if it ran.
+    async fn commit(&mut self, jobs: Vec<Job>, check_all: bool) -> Option<i64> {
+        let (inner, product_id) = (self.inner, self.product_id);
+        let mut check = self.seen.check(&jobs);
+        if check_all {
+            check.fill(true);
+        }
+        let mut outcome = commit_batch(inner, product_id, &jobs, &check).await;
+        if matches!(&outcome, Err(e) if e.code == DUPLICATE_KEY) {
+            // A key we did not check has an order (a retry sent to another instance, or a
+            // concurrent first attempt there): the re-run checks every key and replays it.
+            let all = vec![true; jobs.len()];
+            outcome = commit_batch(inner, product_id, &jobs, &all).await;
+        }
+        match outcome {
+            Ok((answers, left)) => {
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    let _ = job.reply.send(answer);
+                }
+                Some(left)
+            }
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::error!(error = %e, product = %product_id, "order batch failed; nothing was taken");
+                }
+                for job in jobs {
+                    let _ = job
+                        .reply
+                        .send(Err(ApiError::new(e.status, e.code, e.detail.clone())));
+                }
+                None
+            }
         }
     }
 }
@@ -258,46 +285,6 @@ impl Seen {
                 None => false,
             })
             .collect()
-    }
-}
-
-/// Runs one batch and answers its jobs; returns the stock left after it, if it ran.
-async fn commit(
-    inner: &Inner,
-    product_id: Uuid,
-    jobs: Vec<Job>,
-    seen: &mut Seen,
-    check_all: bool,
-) -> Option<i64> {
-    let mut check = seen.check(&jobs);
-    if check_all {
-        check.fill(true);
-    }
-    let mut outcome = commit_batch(inner, product_id, &jobs, &check).await;
-    if matches!(&outcome, Err(e) if e.code == DUPLICATE_KEY) {
-        // A key we did not check has an order (a retry sent to another instance, or a
-        // concurrent first attempt there): the re-run checks every key and replays it.
-        let all = vec![true; jobs.len()];
-        outcome = commit_batch(inner, product_id, &jobs, &all).await;
-    }
-    match outcome {
-        Ok((answers, left)) => {
-            for (job, answer) in jobs.into_iter().zip(answers) {
-                let _ = job.reply.send(answer);
-            }
-            Some(left)
-        }
-        Err(e) => {
-            if e.status.is_server_error() {
-                tracing::error!(error = %e, product = %product_id, "order batch failed; nothing was taken");
-            }
-            for job in jobs {
-                let _ = job
-                    .reply
-                    .send(Err(ApiError::new(e.status, e.code, e.detail.clone())));
-            }
-            None
-        }
     }
 }
 

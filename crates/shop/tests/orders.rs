@@ -20,13 +20,17 @@ fn address() -> Value {
     json!({"recipient": "홍길동", "phone": "010-1234-5678", "address": "서울시 강남구 테헤란로 1", "postal_code": "06236"})
 }
 
+fn order_body(lines: Value) -> Value {
+    json!({"lines": lines, "shipping_address": address()})
+}
+
 async fn order(app: &TestApp, who: &Session, key: &str, lines: Value) -> (StatusCode, Value) {
     let res = app
         .client
         .post(app.url("/api/v1/shop/orders"))
         .bearer_auth(&who.access)
         .header("Idempotency-Key", key)
-        .json(&json!({"lines": lines, "shipping_address": address()}))
+        .json(&order_body(lines))
         .send()
         .await
         .unwrap();
@@ -51,8 +55,10 @@ fn as_user(who: &Session) -> surge_kernel::auth::AuthUser {
 
 /// The order `order()` sends over HTTP for one line, with the hash of that body.
 fn direct(pid: &str, quantity: i64, key: &str) -> surge_shop::orders::PlaceOrder {
-    let lines = json!([{"product_id": pid, "quantity": quantity}]);
-    let body = serde_json::to_vec(&json!({"lines": lines, "shipping_address": address()})).unwrap();
+    let body = serde_json::to_vec(&order_body(
+        json!([{"product_id": pid, "quantity": quantity}]),
+    ))
+    .unwrap();
     surge_shop::orders::PlaceOrder {
         lines: vec![surge_shop::orders::LineRequest {
             product_id: pid.parse().unwrap(),
