@@ -60,9 +60,16 @@ matrix! {
         // instance must end it on the others now, not a second later.
         use std::sync::Arc;
         use surge_identity::IdentityService;
-        let other = Arc::new(IdentityService::new(&app.app_foundation, app.identity.config().clone()).unwrap());
+        let other = Arc::new(IdentityService::new(&app.another_instance().await, app.identity.config().clone()).unwrap());
         tokio::spawn(other.clone().watch_revocations());
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await; // subscribed
+        // Subscribed once a logout on this instance reaches the other one.
+        app.eventually(|| async {
+            let probe = app.quick_users(1).await.remove(0);
+            other.authenticate_token(&probe.access).await.expect("a live session is accepted");
+            app.client.post(app.url("/api/v1/identity/logout")).bearer_auth(&probe.access).send().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            other.authenticate_token(&probe.access).await.is_err()
+        }).await;
         let user = app.user("everywhere@example.com", "everywhere").await;
         other.authenticate_token(&user.access).await.expect("a live session is accepted");
         let res = app.client.post(app.url("/api/v1/identity/logout")).bearer_auth(&user.access).send().await.unwrap();
@@ -127,8 +134,11 @@ matrix! {
             app.post("/api/v1/identity/token/refresh", None, json!({"refresh_token": s.refresh}))
         })).await;
         let ok: Vec<&Value> = results.iter().filter(|(st, _)| *st == StatusCode::OK).map(|(_, b)| b).collect();
-        assert!(ok.len() <= 1, "at most one rotation wins");
-        // Any winner's tokens died with the family when the others were refused as reuse.
+        assert_eq!(ok.len(), 1, "exactly one rotation wins: {results:?}");
+        for (st, b) in results.iter().filter(|(st, _)| *st != StatusCode::OK) {
+            assert_eq!(st.as_u16(), 401, "the others are refused as reuse: {b}");
+        }
+        // The winner's tokens died with the family when the others were refused as reuse.
         for b in ok {
             let (st, _) = app.post("/api/v1/identity/token/refresh", None, json!({"refresh_token": b["refresh_token"]})).await;
             assert_eq!(st, StatusCode::UNAUTHORIZED);

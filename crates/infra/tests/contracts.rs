@@ -5,7 +5,7 @@
 use surge_infra::bus::LocalBus;
 use surge_infra::cache::{MokaCache, RedisCache};
 use surge_infra::pubsub::{LocalPubSub, RedisPubSub};
-use surge_testkit::{contracts, redis_url};
+use surge_testkit::{configured_or_skip, contracts};
 
 fn prefix() -> String {
     format!("surge-contract:{}:", uuid::Uuid::new_v4().simple())
@@ -18,7 +18,9 @@ async fn moka_cache() {
 
 #[tokio::test]
 async fn redis_cache() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = configured_or_skip("SURGE_TEST_REDIS_URL") else {
+        return;
+    };
     contracts::cache(&RedisCache::connect(&url, &prefix()).await.unwrap()).await;
 }
 
@@ -29,7 +31,9 @@ async fn local_pubsub() {
 
 #[tokio::test]
 async fn redis_pubsub() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = configured_or_skip("SURGE_TEST_REDIS_URL") else {
+        return;
+    };
     contracts::pubsub(&RedisPubSub::connect(&url, &prefix()).await.unwrap()).await;
 }
 
@@ -40,7 +44,7 @@ async fn local_bus() {
 
 #[tokio::test]
 async fn nats_bus() {
-    let Some(url) = surge_testkit::nats_url() else {
+    let Some(url) = configured_or_skip("SURGE_TEST_NATS_URL") else {
         return;
     };
     let bus = surge_infra::nats::NatsBus::connect(
@@ -61,7 +65,9 @@ async fn memory_waiting_room() {
 
 #[tokio::test]
 async fn redis_waiting_room() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = configured_or_skip("SURGE_TEST_REDIS_URL") else {
+        return;
+    };
     use surge_kernel::waiting_room::WaitingRoom;
 
     let prefix = prefix();

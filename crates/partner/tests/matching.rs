@@ -128,62 +128,59 @@ matrix! {
     }
 }
 
-/// Several instances each run a matcher; the lease makes one of them the single writer
-/// per category, and nobody is matched twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_second_instance_matcher_waits_for_the_lease() {
-    use surge_partner::domain::Category;
-    use surge_partner::matching::Matcher;
-    let app = surge_testkit::TestApp::spawn().await;
-    let other = std::sync::Arc::new(Matcher::new(
-        &app.app_foundation,
-        app.notifier.clone(),
-        None,
-        2,
-    ));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        other.round(Category::Meal).await.unwrap(),
-        0,
-        "the running instance holds the lease"
-    );
-    let spinning = {
-        let other = other.clone();
-        tokio::spawn(async move {
-            loop {
-                let _ = other.round(Category::Meal).await;
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
+matrix! {
+    /// Several instances each run a matcher; the lease makes one of them the single
+    /// writer per category, and nobody is matched twice.
+    async fn a_second_instance_matcher_waits_for_the_lease(app) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use surge_partner::domain::Category;
+        use surge_partner::matching::Matcher;
+        let other = Arc::new(Matcher::new(&app.another_instance().await, app.notifier.clone(), None, 2));
+        // The running instance takes the lease on its first round (every 50 ms here).
+        app.eventually(|| async {
+            use sea_orm::{ConnectionTrait, Statement};
+            let db = &app.app_foundation.db;
+            let sql = "SELECT holder FROM partner_leases WHERE name = 'partner.matcher.MEAL'";
+            let row = db.query_one(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+            row.is_some()
+        }).await;
+        let solo = app.quick_users(1).await.remove(0);
+        let (s, _) = app.post("/api/v1/partner/random-matches", Some(&solo.access), json!({"category": "MEAL"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert_eq!(other.round(Category::Meal).await.unwrap(), 0, "the running instance holds the lease");
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinning = {
+            let (other, stop) = (other.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut rounds = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    other.round(Category::Meal).await.expect("a matcher round without the lease fails nothing");
+                    rounds += 1;
+                    tokio::task::yield_now().await;
+                }
+                rounds
+            })
+        };
+        let users = app.quick_users(59).await;
+        join_all(users.iter().map(|u| {
+            app.post("/api/v1/partner/random-matches", Some(&u.access), json!({"category": "MEAL"}))
+        }))
+        .await;
+        app.eventually(|| async {
+            app.get("/api/v1/partner/random-matches/count?category=MEAL", None).await.1["waiting"] == 0
         })
-    };
-    let users = app.quick_users(60).await;
-    join_all(users.iter().map(|u| {
-        app.post(
-            "/api/v1/partner/random-matches",
-            Some(&u.access),
-            json!({"category": "MEAL"}),
-        )
-    }))
-    .await;
-    app.eventually(|| async {
-        app.get("/api/v1/partner/random-matches/count?category=MEAL", None)
-            .await
-            .1["waiting"]
-            == 0
-    })
-    .await;
-    spinning.abort();
-    let mut per_match: HashMap<String, usize> = HashMap::new();
-    for u in &users {
-        let (_, mine) = app
-            .get("/api/v1/partner/random-matches/mine", Some(&u.access))
-            .await;
-        *per_match
-            .entry(mine[0]["match_id"].as_str().unwrap().to_owned())
-            .or_default() += 1;
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        assert!(spinning.await.expect("the second matcher never panicked") > 0, "the second matcher ran");
+        let mut per_match: HashMap<String, usize> = HashMap::new();
+        for u in users.iter().chain([&solo]) {
+            let (_, mine) = app.get("/api/v1/partner/random-matches/mine", Some(&u.access)).await;
+            *per_match.entry(mine[0]["match_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        assert_eq!(per_match.len(), 30);
+        assert!(per_match.values().all(|n| *n == 2));
     }
-    assert_eq!(per_match.len(), 30);
-    assert!(per_match.values().all(|n| *n == 2));
 }
 
 /// With a Slack webhook configured, each match is posted to the channel.

@@ -139,6 +139,8 @@ pub async fn connect_and_migrate(cfg: &Config) -> anyhow::Result<db::Databases> 
 pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let url = database_url(cfg)?;
     let embedded = db::is_sqlite(&url);
+    // Configuration is checked before any database is touched.
+    let pass_secret = jwt_secret(cfg, embedded)?;
     let dbs = connect_and_migrate(cfg).await?;
 
     let (cache, pubsub): (Arc<dyn Cache>, Arc<dyn PubSub>) = match &cfg.redis_url {
@@ -173,7 +175,6 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         clock,
     };
 
-    let pass_secret = jwt_secret(cfg, embedded)?;
     let mut identity_cfg = IdentityConfig::new(pass_secret.clone());
     identity_cfg.access_ttl = Duration::from_secs(cfg.access_token_ttl_secs);
     identity_cfg.refresh_ttl = Duration::from_secs(cfg.refresh_token_ttl_days * 24 * 60 * 60);

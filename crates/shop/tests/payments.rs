@@ -51,12 +51,7 @@ fn addr() -> Value {
 }
 
 async fn stock(app: &TestApp, id: &str) -> i64 {
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    app.get(&format!("/api/v1/shop/products/{id}"), None)
-        .await
-        .1["stock"]
-        .as_i64()
-        .unwrap()
+    app.stored_i64("shop_products", "stock", id).await
 }
 
 async fn coupon_status(app: &TestApp, who: &Session) -> String {

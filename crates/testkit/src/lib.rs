@@ -12,7 +12,8 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use surge_kernel::clock::{Clock, SystemClock};
-use surge_server::{App, Config};
+use surge_server::App;
+pub use surge_server::Config;
 
 pub use reqwest;
 pub use serde_json;
@@ -37,23 +38,65 @@ impl Backend {
         }
     }
 
-    /// The server URL to use, or `None` to skip (only the embedded backend is mandatory).
+    /// The server URL to use, or `None` when this backend is not configured (the
+    /// test then says SKIPPED, or fails under `SURGE_TEST_REQUIRE_BACKENDS=1`).
     pub fn server_url(self) -> Option<String> {
-        let var = self.env()?;
-        std::env::var(var).ok().filter(|v| !v.is_empty())
+        configured_or_skip(self.env()?)
     }
 }
 
-pub fn redis_url() -> Option<String> {
-    std::env::var("SURGE_TEST_REDIS_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
+/// Whether a missing `SURGE_TEST_*_URL` fails the run instead of skipping (CI sets it
+/// for the pass against the real services, so a typo cannot turn tests into no-ops).
+pub fn backends_required() -> bool {
+    std::env::var("SURGE_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1" || v == "true")
 }
 
+/// The value of `var`, or `None` after a SKIPPED line on the terminal (written past
+/// the test harness's capture, so a skip is visible even when the test "passes").
+/// Panics instead when backends are required.
+pub fn configured_or_skip(var: &str) -> Option<String> {
+    if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        return Some(v);
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    assert!(
+        !backends_required(),
+        "{test}: {var} is not set, and SURGE_TEST_REQUIRE_BACKENDS=1 requires it"
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {var} is not set");
+    None
+}
+
+/// Redis for the scaled backends; required alongside them under `SURGE_TEST_REQUIRE_BACKENDS=1`.
+pub fn redis_url() -> Option<String> {
+    optional_service("SURGE_TEST_REDIS_URL")
+}
+
+/// NATS for the scaled backends; required alongside them under `SURGE_TEST_REQUIRE_BACKENDS=1`.
 pub fn nats_url() -> Option<String> {
-    std::env::var("SURGE_TEST_NATS_URL")
+    optional_service("SURGE_TEST_NATS_URL")
+}
+
+fn optional_service(var: &str) -> Option<String> {
+    let v = std::env::var(var).ok().filter(|v| !v.is_empty());
+    assert!(
+        v.is_some() || !backends_required(),
+        "{var} is not set, and SURGE_TEST_REQUIRE_BACKENDS=1 requires it"
+    );
+    v
+}
+
+/// How long `eventually` waits: `SURGE_TEST_EVENTUALLY_SECS` (default 10) for slow machines.
+pub fn eventually_timeout() -> std::time::Duration {
+    let secs = std::env::var("SURGE_TEST_EVENTUALLY_SECS")
         .ok()
-        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(10);
+    std::time::Duration::from_secs(secs)
 }
 
 /// System time plus an offset the test can move forward.
@@ -84,6 +127,7 @@ pub struct TestApp {
     pub mailer: Option<Arc<surge_infra::mail::RecordingMailer>>,
     pub ticketing: Arc<surge_ticketing::Ticketing>,
     pub partner: Arc<surge_partner::Partner>,
+    config: Config,
     data_dir: std::path::PathBuf,
     /// (url, prefix) of this test's NATS stream, deleted on drop.
     nats: Option<(String, String)>,
@@ -115,7 +159,7 @@ impl Drop for TestApp {
 }
 
 /// A fresh, empty database on the server at `url` (same server, new database name).
-async fn fresh_database(url: &str) -> String {
+pub async fn fresh_database(url: &str) -> String {
     use sea_orm::{ConnectionTrait, Database};
     let name = format!("surge_t_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(url)
@@ -218,11 +262,47 @@ impl TestApp {
             mailer: app.recording_mailer.clone(),
             ticketing: app.ticketing.clone(),
             partner: app.partner.clone(),
+            config: cfg,
             data_dir,
             nats,
             server,
             tasks,
         })
+    }
+
+    /// The ports of a second instance of this deployment. On PostgreSQL/MariaDB it is
+    /// built from the same configuration with its own database pool, Redis and NATS
+    /// clients, as a second process would be; embedded (one process by design) shares
+    /// this instance's.
+    pub async fn another_instance(&self) -> surge_kernel::module::Foundation {
+        if self.backend == Backend::Embedded {
+            return self.app_foundation.clone();
+        }
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        surge_server::build(&self.config, clock)
+            .await
+            .expect("a second instance starts")
+            .foundation
+    }
+
+    /// One integer column of the row with this `id`, read straight from the database
+    /// (what is stored, past every cache).
+    pub async fn stored_i64(&self, table: &str, column: &str, id: &str) -> i64 {
+        use sea_orm::sea_query::{Alias, Expr, Query};
+        use sea_orm::ConnectionTrait;
+        let id: uuid::Uuid = id.parse().expect("a UUID");
+        let db = &self.app_foundation.db;
+        let query = Query::select()
+            .column(Alias::new(column))
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .to_owned();
+        let row = db
+            .query_one(db.get_database_backend().build(&query))
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("no {table} row {id}"));
+        row.try_get_by_index::<i64>(0).expect("an integer")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -285,16 +365,15 @@ impl TestApp {
         let (_, me) = self
             .get("/api/v1/identity/me", tokens["access_token"].as_str())
             .await;
+        let field = |v: &Value, k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("login {email}: no {k} in {v}"))
+                .to_owned()
+        };
         Session {
-            access: tokens["access_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            refresh: tokens["refresh_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            user_id: me["id"].as_str().unwrap_or_default().to_owned(),
+            access: field(&tokens, "access_token"),
+            refresh: field(&tokens, "refresh_token"),
+            user_id: field(&me, "id"),
         }
     }
 
@@ -342,19 +421,34 @@ impl TestApp {
         made
     }
 
-    /// Waits (up to 5 s) until `check` holds: for effects that happen after the outbox relay.
-    pub async fn eventually<F, Fut>(&self, mut check: F)
+    /// Waits until `check` holds (up to [`eventually_timeout`]): for effects that
+    /// happen after the outbox relay, a background task or another instance.
+    pub async fn eventually<F, Fut>(&self, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        for _ in 0..100 {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        eventually(check).await
+    }
+}
+
+/// Polls `check` every 20 ms until it holds; panics after [`eventually_timeout`].
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let limit = eventually_timeout();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
         }
-        panic!("condition did not hold within 5 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition did not hold within {limit:?} (SURGE_TEST_EVENTUALLY_SECS)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -373,33 +467,45 @@ pub fn assert_problem(status: StatusCode, body: &Value, want_status: u16, want_c
 }
 
 /// Runs each test on every backend: `embedded` always; `postgres` and `mysql` when
-/// `SURGE_TEST_POSTGRES_URL` / `SURGE_TEST_MYSQL_URL` are set (with Redis when
-/// `SURGE_TEST_REDIS_URL` is set).
+/// `SURGE_TEST_POSTGRES_URL` / `SURGE_TEST_MYSQL_URL` are set (with Redis and NATS when
+/// `SURGE_TEST_REDIS_URL` / `SURGE_TEST_NATS_URL` are set), else SKIPPED (or failed
+/// under `SURGE_TEST_REQUIRE_BACKENDS=1`). `#[config(|c| ...)]` before a test adjusts
+/// its configuration on every backend.
 #[macro_export]
 macro_rules! matrix {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
+    ($( $(#[doc = $doc:expr])* $(#[config($tweak:expr)])? async fn $name:ident($app:ident) $body:block)*) => {
         $(
+            $(#[doc = $doc])*
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
 
                 async fn run($app: $crate::TestApp) $body
 
+                #[allow(unused_variables)]
+                fn tweak(config: &mut $crate::Config) {
+                    $(
+                        let tweak: fn(&mut $crate::Config) = $tweak;
+                        tweak(config);
+                    )?
+                }
+
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn embedded() {
-                    run($crate::TestApp::spawn().await).await;
+                    let app = $crate::TestApp::spawn_on($crate::Backend::Embedded, tweak).await;
+                    run(app.expect("the embedded backend is always there")).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn postgres() {
-                    if let Some(app) = $crate::TestApp::spawn_on($crate::Backend::Postgres, |_| {}).await {
+                    if let Some(app) = $crate::TestApp::spawn_on($crate::Backend::Postgres, tweak).await {
                         run(app).await;
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn mysql() {
-                    if let Some(app) = $crate::TestApp::spawn_on($crate::Backend::Mysql, |_| {}).await {
+                    if let Some(app) = $crate::TestApp::spawn_on($crate::Backend::Mysql, tweak).await {
                         run(app).await;
                     }
                 }
