@@ -12,10 +12,11 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use surge_kernel::clock::{Clock, SystemClock};
-use surge_server::{App, Config};
+use surge_server::App;
 
 pub use reqwest;
 pub use serde_json;
+pub use surge_server::Config;
 
 /// The backends a suite runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,13 +194,12 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = app.router.clone();
+        // The production server loop, with the configured connection limits.
+        let limits = surge_server::listen::ConnLimits::from(&cfg);
         let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .ok();
+            surge_server::listen::serve_with(listener, router, limits, std::future::pending())
+                .await
+                .ok();
         });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
