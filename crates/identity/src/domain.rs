@@ -70,7 +70,10 @@ pub const NICKNAME_MAX: usize = 20;
 
 impl Nickname {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        let n = raw.trim();
+        // NFKC first: the same name typed composed (NFC) or decomposed (NFD, e.g. from
+        // macOS input) or with compatibility forms (full-width letters) is one nickname.
+        let n: String = unicode_normalization::UnicodeNormalization::nfkc(raw.trim()).collect();
+        let n = n.trim();
         let len = n.chars().count();
         let ok = (2..=NICKNAME_MAX).contains(&len)
             && n.chars()

@@ -23,11 +23,18 @@ use crate::oauth::OAuth;
 use crate::service::{IdentityService, TokenPair, UserView};
 
 pub const REFRESH_COOKIE: &str = "surge_refresh";
+/// Binds an OAuth login to the browser that started it (holds the login's state).
+pub const OAUTH_STATE_COOKIE: &str = "surge_oauth_state";
+/// As long as the login state itself lives.
+const OAUTH_STATE_MAX_AGE: u64 = 10 * 60;
+/// Longest state value looked up (ours are 43 characters).
+const OAUTH_STATE_MAX_LEN: usize = 128;
 
 pub struct IdentityState {
     pub svc: Arc<IdentityService>,
     pub oauth: OAuth,
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front of us append to `X-Forwarded-For`; 0: ignore the header.
+    pub trusted_proxy_hops: usize,
 }
 
 type St = State<Arc<IdentityState>>;
@@ -66,7 +73,7 @@ pub fn router(state: Arc<IdentityState>, idem: Idempotency) -> Router {
         oauth_authorize, oauth_callback
     ),
     components(schemas(
-        SignupRequest, LoginRequest, RefreshRequest, UpdateMeRequest, PasswordChange,
+        SignupRequest, LoginRequest, RefreshRequest, UpdateMeRequest, PasswordChange, DeactivateRequest,
         AdminUpdate, NicknameAvailability, UserView, TokenPair, Problem, Role
     )),
     tags((name = "identity", description = "Accounts, login, tokens, sessions and roles"))
@@ -106,6 +113,13 @@ pub struct PasswordChange {
     #[serde(default)]
     current_password: String,
     new_password: String,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+pub struct DeactivateRequest {
+    /// The current password.
+    #[serde(default)]
+    password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -168,17 +182,34 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
-fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_xff: bool) -> String {
-    if trust_xff {
-        if let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-        {
-            return first.trim().to_owned();
-        }
+/// The client's address. Behind `hops` trusted proxies, each appends the address it saw
+/// to `X-Forwarded-For`, so the client is the `hops`-th entry from the right: anything
+/// further left was written by the client and proves nothing. Every line of the header
+/// counts (proxies may add a second one); an entry that is not an IP address is ignored
+/// in favour of the peer.
+pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, hops: usize) -> String {
+    let peer_ip = || peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
+    if hops == 0 {
+        return peer_ip();
     }
-    peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string())
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let Some(entry) = entries
+        .len()
+        .checked_sub(hops)
+        .map_or(entries.first(), |i| entries.get(i))
+    else {
+        return peer_ip();
+    };
+    entry
+        .parse::<std::net::IpAddr>()
+        .map_or_else(|_| peer_ip(), |ip| ip.to_string())
 }
 
 fn refresh_cookie(s: &IdentityState, token: &str, max_age: u64) -> HeaderValue {
@@ -214,20 +245,38 @@ async fn login(
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(&headers, peer, s.trust_forwarded_for);
+    let ip = client_ip(&headers, peer, s.trusted_proxy_hops);
     let pair = s.svc.login(&req.email, &req.password, &ip).await?;
     Ok(with_tokens(&s, pair))
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == REFRESH_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, REFRESH_COOKIE)
+}
+
+/// `Lax`, not `Strict`: the provider's redirect back is a cross-site navigation, on
+/// which browsers send only `Lax` cookies.
+fn oauth_state_cookie(s: &IdentityState, state: &str, max_age: u64) -> HeaderValue {
+    let secure = if s.svc.cfg.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let v = format!(
+        "{OAUTH_STATE_COOKIE}={state}; HttpOnly{secure}; SameSite=Lax; Path=/api/v1/identity/oauth; Max-Age={max_age}"
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Spends a refresh token for a new pair. A token used twice revokes its whole session.
@@ -295,18 +344,29 @@ async fn update_me(
     Ok(Json(s.svc.change_nickname(&who, &req.nickname).await?))
 }
 
-/// Deactivates the caller's account and ends all its sessions.
+/// Deactivates the caller's account and ends all its sessions. Needs the current
+/// password (accounts that only use OAuth have none and send none).
 #[utoipa::path(delete, path = "/api/v1/identity/me", tag = "identity",
-    security(("bearer" = [])), responses((status = 204)))]
-async fn deactivate_me(State(s): St, who: AuthUser) -> Result<Response, ApiError> {
-    s.svc.deactivate(who.id).await?;
+    request_body(content = Option<DeactivateRequest>),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, description = "`wrong_password`", body = Problem),
+        (status = 429, description = "`rate_limited`", body = Problem)))]
+async fn deactivate_me(State(s): St, who: AuthUser, body: Bytes) -> Result<Response, ApiError> {
+    let req: DeactivateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DeactivateRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?
+    };
+    s.svc.deactivate_self(&who, &req.password).await?;
     Ok(signed_out(&s))
 }
 
 /// Changes the password (needs the current one) and ends every other session.
 #[utoipa::path(post, path = "/api/v1/identity/me/password", tag = "identity", request_body = PasswordChange,
     security(("bearer" = [])),
-    responses((status = 204), (status = 401, description = "`wrong_password`", body = Problem)))]
+    responses((status = 204), (status = 401, description = "`wrong_password`", body = Problem),
+        (status = 429, description = "`rate_limited`", body = Problem)))]
 async fn change_password(
     State(s): St,
     who: AuthUser,
@@ -370,12 +430,37 @@ async fn oauth_providers(State(s): St) -> Json<Vec<String>> {
     Json(names)
 }
 
-/// Starts an OAuth login: redirects to the provider (PKCE S256, one-time state).
+/// Starts an OAuth login: redirects to the provider (PKCE S256, one-time state) and
+/// sets a short-lived cookie binding the login to this browser.
 #[utoipa::path(get, path = "/api/v1/identity/oauth/{provider}/authorize", tag = "identity",
     params(("provider" = String, Path, description = "kakao, github or intra42")),
-    responses((status = 303, description = "redirect to the provider"), (status = 404, body = Problem)))]
-async fn oauth_authorize(State(s): St, Path(provider): Path<String>) -> Result<Redirect, ApiError> {
-    Ok(Redirect::to(&s.oauth.authorize_url(&provider).await?))
+    responses((status = 303, description = "redirect to the provider; sets `surge_oauth_state`"),
+        (status = 404, body = Problem),
+        (status = 429, description = "`rate_limited`: too many logins started from this address", body = Problem)))]
+async fn oauth_authorize(
+    State(s): St,
+    Path(provider): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    s.svc
+        .count_oauth_start(&client_ip(&headers, peer, s.trusted_proxy_hops))
+        .await?;
+    let to = s.oauth.authorize_url(&provider).await?;
+    let state = url::Url::parse(&to)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("authorize URL without a state")))?;
+    let mut res = Redirect::to(&to).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        oauth_state_cookie(&s, &state, OAUTH_STATE_MAX_AGE),
+    );
+    Ok(res)
 }
 
 /// Where the provider sends the browser back; answers with tokens (and the cookie).
@@ -386,6 +471,7 @@ async fn oauth_callback(
     State(s): St,
     Path(provider): Path<String>,
     Query(q): Query<CallbackQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(err) = q.error {
         return Err(ApiError::bad_request(
@@ -399,7 +485,50 @@ async fn oauth_callback(
             "code and state are required",
         ));
     };
+    // Login CSRF: a state from a login someone else started (in their browser) is
+    // refused, so nobody can sign a victim into the attacker's account.
+    if state.len() > OAUTH_STATE_MAX_LEN
+        || cookie(&headers, OAUTH_STATE_COOKIE).as_deref() != Some(state.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_oauth_state",
+            "this login was not started in this browser (or its cookie expired); start the login again",
+        ));
+    }
     let profile = s.oauth.complete(&provider, &code, &state).await?;
     let pair = s.svc.oauth_login(&provider, &profile).await?;
-    Ok(with_tokens(&s, pair))
+    let mut res = with_tokens(&s, pair);
+    res.headers_mut()
+        .append(header::SET_COOKIE, oauth_state_cookie(&s, "", 0));
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                "x-forwarded-for",
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_entry_our_proxies_wrote() {
+        let peer = Some(SocketAddr::from(([10, 0, 0, 9], 4000)));
+        // The client forged "1.1.1.1"; our one proxy appended what it saw.
+        let h = xff(&["1.1.1.1, 203.0.113.7"]);
+        assert_eq!(client_ip(&h, peer, 1), "203.0.113.7");
+        assert_eq!(client_ip(&h, peer, 0), "10.0.0.9", "not trusted: the peer");
+        // Two proxies: the second appended the first's address.
+        let h = xff(&["1.1.1.1, 203.0.113.7", "10.0.0.2"]);
+        assert_eq!(client_ip(&h, peer, 2), "203.0.113.7");
+        assert_eq!(client_ip(&xff(&["garbage"]), peer, 1), "10.0.0.9");
+        assert_eq!(client_ip(&HeaderMap::new(), peer, 1), "10.0.0.9");
+    }
 }

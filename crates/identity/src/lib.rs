@@ -3,6 +3,7 @@
 
 pub mod domain;
 pub mod http;
+mod live;
 pub mod oauth;
 pub mod service;
 pub mod store;
@@ -31,14 +32,14 @@ pub struct Identity {
 pub fn module(
     f: &Foundation,
     cfg: IdentityConfig,
-    trust_forwarded_for: bool,
+    trusted_proxy_hops: usize,
 ) -> anyhow::Result<Identity> {
-    let oauth = oauth::OAuth::new(&cfg.oauth, f.cache.clone())?;
+    let oauth = oauth::OAuth::new(&cfg.oauth, f.security.clone())?;
     let service = Arc::new(IdentityService::new(f, cfg)?);
     let state = Arc::new(http::IdentityState {
         svc: service.clone(),
         oauth,
-        trust_forwarded_for,
+        trusted_proxy_hops,
     });
     let idem = Idempotency {
         db: f.db.clone(),

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 use serde::Serialize;
-use surge_kernel::auth::{AccessTokens, AuthUser, Role};
+use surge_kernel::auth::{AccessTokens, AuthUser, Role, StreamEnd};
 use surge_kernel::clock::Clock;
 use surge_kernel::error::unique_violation;
 use surge_kernel::events::{enqueue, EventEnvelope, OutboxSignal};
@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::domain::{Email, InvalidInput, Nickname, Password};
+use crate::live::{self, LiveStreams};
 use crate::store::{oauth_identity, refresh_token, user};
 use crate::tokens::{hash_refresh_token, new_refresh_token, Claims, JwtKeys, TokenError};
 
@@ -59,6 +60,10 @@ pub struct IdentityConfig {
     pub oauth: Vec<crate::oauth::ProviderConfig>,
     /// `Secure` on the refresh cookie; off only for plain-HTTP local development.
     pub secure_cookies: bool,
+    /// Live streams (SSE) one user may keep open per instance; the oldest closes first.
+    pub max_streams_per_user: usize,
+    /// OAuth logins one client address may start per minute (each stores a state).
+    pub oauth_starts_per_minute: i64,
 }
 
 impl IdentityConfig {
@@ -70,6 +75,8 @@ impl IdentityConfig {
             login_limits: LoginLimits::default(),
             oauth: Vec::new(),
             secure_cookies: true,
+            max_streams_per_user: 5,
+            oauth_starts_per_minute: 20,
         }
     }
 }
@@ -111,7 +118,9 @@ pub struct TokenPair {
 pub struct IdentityService {
     db: DatabaseConnection,
     read_db: DatabaseConnection,
-    cache: Arc<dyn Cache>,
+    /// Revoked-session markers and throttling counters: the foundation's non-evicting
+    /// store (see `Foundation::security`).
+    security: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
     outbox: OutboxSignal,
     keys: JwtKeys,
@@ -123,6 +132,7 @@ pub struct IdentityService {
     /// the shared-cache lookup. A revocation removes the session here on every instance
     /// at once (over pub/sub), and [`CHECKED_FOR`] bounds it if that message is lost.
     checked: moka::future::Cache<Uuid, ()>,
+    live: Arc<LiveStreams>,
 }
 
 /// Pub/sub channel on which every instance hears of revoked sessions.
@@ -144,6 +154,24 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Longest e-mail address (RFC 5321's path limit) and password a login looks at.
+const MAX_EMAIL_LEN: usize = 254;
+const MAX_PASSWORD_LEN: usize = 1024;
+
+/// What per-address throttling counts by: the address, or for IPv6 its /64 (one
+/// subscriber gets a whole /64, so counting single addresses would not limit anyone).
+/// Always short, whatever the input.
+pub(crate) fn client_bucket(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => ip.chars().take(64).collect(),
+    }
+}
+
 fn revoked_key(session: Uuid) -> String {
     format!("identity:revoked_session:{session}")
 }
@@ -163,10 +191,11 @@ impl IdentityService {
             .hash_password(b"not a real password", &SaltString::generate(&mut OsRng))
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
             .to_string();
+        let cfg_streams = cfg.max_streams_per_user;
         Ok(Self {
             db: f.db.clone(),
             read_db: f.read_db.clone(),
-            cache: f.cache.clone(),
+            security: f.security.clone(),
             clock: f.clock.clone(),
             outbox: f.outbox.clone(),
             keys: JwtKeys::new(&cfg.jwt_secret),
@@ -179,6 +208,7 @@ impl IdentityService {
                 .max_capacity(1_000_000)
                 .time_to_live(CHECKED_FOR)
                 .build(),
+            live: Arc::new(LiveStreams::new(cfg_streams)),
         })
     }
 
@@ -195,9 +225,11 @@ impl IdentityService {
                     backoff = Duration::from_millis(100);
                     // Whatever was revoked while we were not listening.
                     self.checked.invalidate_all();
+                    let _ = self.live.revoked.send(live::RECHECK_ALL);
                     while let Some(msg) = futures::StreamExt::next(&mut stream).await {
                         if let Ok(sid) = Uuid::from_slice(&msg) {
                             self.checked.invalidate(&sid).await;
+                            let _ = self.live.revoked.send(sid);
                         }
                     }
                     tracing::warn!("revocation subscription ended; subscribing again");
@@ -381,20 +413,47 @@ impl IdentityService {
     ) -> Result<(), ApiError> {
         let new = Password::parse(new).map_err(bad_input)?;
         let u = self.load_user(who.id).await?;
-        if let Some(hash) = u.password_hash.as_deref() {
-            if !self.verify_password(current, Some(hash)).await? {
-                return Err(ApiError::unauthorized(
-                    "wrong_password",
-                    "the current password is not correct",
-                ));
-            }
-        }
+        self.check_current_password(&u, current).await?;
         let hash = self.hash_password(&new).await?;
         let mut am: user::ActiveModel = u.into();
         am.password_hash = Set(Some(hash));
         am.updated_at = Set(self.now());
         am.update(&self.db).await?;
         self.revoke_sessions(who.id, Some(who.session_id)).await
+    }
+
+    /// Confirms a signed-in user's current password before a sensitive change (accounts
+    /// that only ever used OAuth have none). Failures are throttled like logins, per
+    /// account and counted before checking, so a stolen access token cannot be used to
+    /// guess the password that would let it take the account over.
+    async fn check_current_password(&self, u: &user::Model, given: &str) -> Result<(), ApiError> {
+        let Some(hash) = u.password_hash.as_deref() else {
+            return Ok(());
+        };
+        let lim = &self.cfg.login_limits;
+        let key = format!("identity:password_fail:{}", u.id);
+        if self.security.incr(&key, lim.window).await? > lim.per_account {
+            let retry = self.security.ttl_secs(&key).await?.unwrap_or(60);
+            return Err(ApiError::too_many(
+                retry,
+                "too many wrong passwords; try again later",
+            ));
+        }
+        if given.len() > MAX_PASSWORD_LEN || !self.verify_password(given, Some(hash)).await? {
+            return Err(ApiError::unauthorized(
+                "wrong_password",
+                "the current password is not correct",
+            ));
+        }
+        self.security.delete(&key).await?;
+        Ok(())
+    }
+
+    /// The account holder closes their account: needs the current password.
+    pub async fn deactivate_self(&self, who: &AuthUser, password: &str) -> Result<(), ApiError> {
+        let u = self.load_user(who.id).await?;
+        self.check_current_password(&u, password).await?;
+        self.deactivate(who.id).await
     }
 
     /// Deactivates the account and ends all its sessions; nothing is deleted.
@@ -434,23 +493,36 @@ impl IdentityService {
     ) -> Result<TokenPair, ApiError> {
         let account = email.trim().to_lowercase();
         let lim = &self.cfg.login_limits;
+        let invalid = || {
+            ApiError::unauthorized(
+                "invalid_credentials",
+                "the email or password is not correct",
+            )
+        };
+        let too_many = |retry: Option<u64>| {
+            ApiError::too_many(
+                retry.unwrap_or(60),
+                "too many failed logins; try again later",
+            )
+        };
+        // The attempt is counted before the password is checked, in one atomic step per
+        // counter: parallel guesses each take a number, and only the first `limit` of
+        // them are checked at all. A success takes its count back (and clears the
+        // account's), so only failures stay counted. The address first: a client over
+        // its limit creates no per-account entry, so what one address can add to the
+        // store is bounded.
+        let ip_key = format!("identity:login_fail:ip:{}", client_bucket(ip));
+        if self.security.incr(&ip_key, lim.window).await? > lim.per_ip {
+            return Err(too_many(self.security.ttl_secs(&ip_key).await?));
+        }
+        // Keys are built from bounded input only: no e-mail is longer than this, and a
+        // huge "password" would only cost argon2 time.
+        if account.len() > MAX_EMAIL_LEN || password.len() > MAX_PASSWORD_LEN {
+            return Err(invalid());
+        }
         let acct_key = format!("identity:login_fail:acct:{account}");
-        let ip_key = format!("identity:login_fail:ip:{ip}");
-        for (key, limit) in [(&acct_key, lim.per_account), (&ip_key, lim.per_ip)] {
-            let count = self
-                .cache
-                .get(key)
-                .await?
-                .and_then(|v| String::from_utf8(v).ok())
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(0);
-            if count >= limit {
-                let retry = self.cache.ttl_secs(key).await?.unwrap_or(60);
-                return Err(ApiError::too_many(
-                    retry,
-                    "too many failed logins; try again later",
-                ));
-            }
+        if self.security.incr(&acct_key, lim.window).await? > lim.per_account {
+            return Err(too_many(self.security.ttl_secs(&acct_key).await?));
         }
         let found = user::Entity::find()
             .filter(user::Column::Email.eq(account.as_str()))
@@ -464,17 +536,28 @@ impl IdentityService {
             .await?;
         let user = match found {
             Some(u) if ok && u.active => u,
-            _ => {
-                self.cache.incr(&acct_key, lim.window).await?;
-                self.cache.incr(&ip_key, lim.window).await?;
-                return Err(ApiError::unauthorized(
-                    "invalid_credentials",
-                    "the email or password is not correct",
-                ));
-            }
+            _ => return Err(invalid()),
         };
-        self.cache.delete(&acct_key).await?;
+        self.security.decr(&ip_key).await?;
+        self.security.delete(&acct_key).await?;
         self.open_session(&user).await
+    }
+
+    /// Counts an OAuth login start from `ip`; 429 beyond the per-minute limit. Every
+    /// start stores a one-time state, so unauthenticated clients must not start
+    /// unboundedly many.
+    pub async fn count_oauth_start(&self, ip: &str) -> Result<(), ApiError> {
+        let key = format!("identity:oauth_start:{}", client_bucket(ip));
+        if self.security.incr(&key, Duration::from_secs(60)).await?
+            > self.cfg.oauth_starts_per_minute
+        {
+            let retry = self.security.ttl_secs(&key).await?.unwrap_or(60);
+            return Err(ApiError::too_many(
+                retry,
+                "too many logins started from this address; try again shortly",
+            ));
+        }
+        Ok(())
     }
 
     /// Opens a session for an existing, active account without a password check: for
@@ -601,10 +684,11 @@ impl IdentityService {
             .exec(&self.db)
             .await?;
         // Access tokens of the session die now too, not at their expiry.
-        self.cache
+        self.security
             .set(&revoked_key(family), b"1", self.cfg.access_ttl)
             .await?;
         self.checked.invalidate(&family).await;
+        let _ = self.live.revoked.send(family);
         if let Err(e) = self
             .pubsub
             .publish(REVOKED_CHANNEL, family.as_bytes().to_vec())
@@ -645,7 +729,7 @@ impl IdentityService {
             TokenError::Invalid => ApiError::unauthorized("invalid_token", e.to_string()),
         })?;
         if !self.checked.contains_key(&claims.sid) {
-            if self.cache.get(&revoked_key(claims.sid)).await?.is_some() {
+            if self.security.get(&revoked_key(claims.sid)).await?.is_some() {
                 return Err(ApiError::unauthorized(
                     "session_revoked",
                     "this session has been signed out",
@@ -658,6 +742,55 @@ impl IdentityService {
             role: claims.role,
             session_id: claims.sid,
         })
+    }
+
+    /// Live streams of `user` open on this instance.
+    pub fn live_streams(&self, user: Uuid) -> usize {
+        self.live.count(user)
+    }
+
+    /// Resolves when a live stream opened with `token` must end (see
+    /// [`AccessTokens::stream_end`]). Registers the stream now.
+    pub fn stream_end(self: &Arc<Self>, token: &str, who: &AuthUser) -> StreamEnd {
+        let expires_in = match self.keys.verify(token, self.now()) {
+            Ok(c) => Duration::from_millis((c.exp * 1000 - self.now()).max(0) as u64),
+            Err(_) => Duration::ZERO,
+        };
+        let mut revoked = self.live.revoked.subscribe();
+        let mut reg = self.live.register(who.id);
+        let (svc, token, sid) = (self.clone(), token.to_owned(), who.session_id);
+        Box::pin(async move {
+            let expiry = tokio::time::sleep(expires_in);
+            tokio::pin!(expiry);
+            let mut recheck = tokio::time::interval(live::RECHECK_EVERY);
+            recheck.tick().await;
+            loop {
+                let check = tokio::select! {
+                    _ = &mut expiry => return,
+                    _ = &mut reg.evicted => return,
+                    msg = revoked.recv() => match msg {
+                        Ok(s) if s == sid => return,
+                        Ok(s) => s == live::RECHECK_ALL,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        // The service is going away: so is the stream.
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = recheck.tick() => true,
+                };
+                if check && !svc.still_live(&token, sid).await {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Whether a stream's token still authenticates, asking the shared cache (not the
+    /// per-instance shortcut). A cache outage keeps streams open.
+    async fn still_live(&self, token: &str, sid: Uuid) -> bool {
+        if self.keys.verify(token, self.now()).is_err() {
+            return false;
+        }
+        !matches!(self.security.get(&revoked_key(sid)).await, Ok(Some(_)))
     }
 
     // ---- admin ----
@@ -852,6 +985,10 @@ pub struct TokenAuthenticator(pub Arc<IdentityService>);
 impl AccessTokens for TokenAuthenticator {
     async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
         self.0.authenticate_token(token).await
+    }
+
+    fn stream_end(&self, token: &str, user: &AuthUser) -> StreamEnd {
+        self.0.stream_end(token, user)
     }
 }
 

@@ -200,7 +200,9 @@ matrix! {
         assert_eq!(s, StatusCode::UNAUTHORIZED, "old password no longer works");
         let s3 = app.login("choi@example.com", "new-password-1").await;
 
-        let (s, _) = app.call(Method::DELETE, "/api/v1/identity/me", Some(&s3.access), None).await;
+        let (s, b) = app.call(Method::DELETE, "/api/v1/identity/me", Some(&s3.access), None).await;
+        assert_problem(s, &b, 401, "wrong_password");
+        let (s, _) = app.call(Method::DELETE, "/api/v1/identity/me", Some(&s3.access), Some(json!({"password": "new-password-1"}))).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, b) = app.get("/api/v1/identity/me", Some(&s1.access)).await;
         assert_problem(s, &b, 401, "session_revoked");

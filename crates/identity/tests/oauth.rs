@@ -44,6 +44,20 @@ async fn start(app: &TestApp, name: &str) -> (String, String) {
     (q["state"].clone(), q["code_challenge"].clone())
 }
 
+/// The provider's redirect back, from the browser that started the login (it carries
+/// the state cookie the authorize step set).
+async fn callback(app: &TestApp, path: &str, state: &str) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("cookie", format!("surge_oauth_state={state}"))
+        .send()
+        .await
+        .unwrap();
+    let s = res.status();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
 async fn fake_provider(
     userinfo: Value,
 ) -> (MockServer, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
@@ -92,12 +106,12 @@ async fn github_login_creates_then_reuses_the_account() {
     assert_eq!(providers, json!(["github"]));
 
     let (state, challenge) = start(&app, "github").await;
-    let (s, tokens) = app
-        .get(
-            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
-            None,
-        )
-        .await;
+    let (s, tokens) = callback(
+        &app,
+        &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+        &state,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     // PKCE: the verifier sent to the token endpoint matches the challenge we advertised.
     let verifier = verifiers.lock().unwrap()[0].clone();
@@ -109,22 +123,22 @@ async fn github_login_creates_then_reuses_the_account() {
     assert_eq!(me["role"], "USER");
 
     // The state is single-use.
-    let (s, b) = app
-        .get(
-            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
-            None,
-        )
-        .await;
+    let (s, b) = callback(
+        &app,
+        &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+        &state,
+    )
+    .await;
     assert_problem(s, &b, 400, "invalid_oauth_state");
 
     // Logging in again finds the same account.
     let (state, _) = start(&app, "github").await;
-    let (_, tokens) = app
-        .get(
-            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
-            None,
-        )
-        .await;
+    let (_, tokens) = callback(
+        &app,
+        &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+        &state,
+    )
+    .await;
     let (_, me2) = app
         .get("/api/v1/identity/me", tokens["access_token"].as_str())
         .await;
@@ -132,12 +146,12 @@ async fn github_login_creates_then_reuses_the_account() {
 
     // A rejected code, a denied consent, an unknown provider, a forged state.
     let (state, _) = start(&app, "github").await;
-    let (s, b) = app
-        .get(
-            &format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"),
-            None,
-        )
-        .await;
+    let (s, b) = callback(
+        &app,
+        &format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"),
+        &state,
+    )
+    .await;
     assert_problem(s, &b, 400, "oauth_code_rejected");
     let (s, b) = app
         .get(
@@ -174,12 +188,12 @@ async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nickna
     .unwrap();
     let existing = app.user("minji@example.com", "minji_pw").await;
     let (state, _) = start(&app, "kakao").await;
-    let (s, tokens) = app
-        .get(
-            &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
-            None,
-        )
-        .await;
+    let (s, tokens) = callback(
+        &app,
+        &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
+        &state,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     let (_, me) = app
         .get("/api/v1/identity/me", tokens["access_token"].as_str())
@@ -201,12 +215,12 @@ async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nickna
     .unwrap();
     app2.user("someone@example.com", "minji_pw").await;
     let (state, _) = start(&app2, "kakao").await;
-    let (s, tokens) = app2
-        .get(
-            &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
-            None,
-        )
-        .await;
+    let (s, tokens) = callback(
+        &app2,
+        &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
+        &state,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     let (_, me) = app2
         .get("/api/v1/identity/me", tokens["access_token"].as_str())

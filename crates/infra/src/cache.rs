@@ -56,6 +56,18 @@ impl MokaCache {
     }
 }
 
+impl MokaCache {
+    /// Entries leave only when they expire, never to make room: for security state,
+    /// which other traffic must not be able to push out.
+    pub fn unbounded() -> Self {
+        Self {
+            inner: moka::future::Cache::builder()
+                .expire_after(ByDeadline)
+                .build(),
+        }
+    }
+}
+
 impl Default for MokaCache {
     fn default() -> Self {
         Self::new(1_000_000)
@@ -139,6 +151,23 @@ impl Cache for MokaCache {
         Ok(count(&entry.value().value))
     }
 
+    async fn decr(&self, key: &str) -> anyhow::Result<()> {
+        self.inner
+            .entry(key.to_owned())
+            .and_compute_with(|current| {
+                let op = match current.map(|e| e.into_value()).and_then(Entry::live) {
+                    Some(e) => moka::ops::compute::Op::Put(Entry {
+                        value: (count(&e.value) - 1).to_string().into_bytes(),
+                        deadline: e.deadline,
+                    }),
+                    None => moka::ops::compute::Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        Ok(())
+    }
+
     async fn ttl_secs(&self, key: &str) -> anyhow::Result<Option<u64>> {
         Ok(self
             .inner
@@ -171,6 +200,10 @@ const INCR_WITH_TTL: &str = r"
 local v = redis.call('INCR', KEYS[1])
 if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return v";
+
+const DECR_IF_EXISTS: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0";
 
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
@@ -236,6 +269,14 @@ impl Cache for RedisCache {
             .arg(millis(ttl))
             .invoke_async(&mut self.conn.clone())
             .await?)
+    }
+
+    async fn decr(&self, key: &str) -> anyhow::Result<()> {
+        let _: i64 = redis::Script::new(DECR_IF_EXISTS)
+            .key(self.key(key))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     async fn ttl_secs(&self, key: &str) -> anyhow::Result<Option<u64>> {

@@ -57,7 +57,19 @@ impl AuthUser {
 #[async_trait]
 pub trait AccessTokens: Send + Sync + 'static {
     async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError>;
+
+    /// Resolves when a live stream opened with `token` (already authenticated as
+    /// `user`) must end: its session was revoked (logout, deactivation), the token
+    /// expired, or the user opened more streams than allowed (the oldest ends first).
+    /// Registering happens in this call; dropping the future unregisters.
+    fn stream_end(&self, token: &str, user: &AuthUser) -> StreamEnd {
+        let _ = (token, user);
+        Box::pin(std::future::pending())
+    }
 }
+
+/// See [`AccessTokens::stream_end`].
+pub type StreamEnd = futures::future::BoxFuture<'static, ()>;
 
 /// The request extension the server installs.
 #[derive(Clone)]
@@ -130,27 +142,36 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuthUser {
 }
 
 /// The caller from the Authorization header or, for browsers' EventSource (which cannot
-/// set headers), the `access_token` query parameter. For SSE routes.
-pub struct StreamUser(pub AuthUser);
+/// set headers), the `access_token` query parameter, plus when the stream must end
+/// ([`AccessTokens::stream_end`]). For SSE routes: wrap the events with [`StreamUser::bound`].
+pub struct StreamUser(pub AuthUser, pub StreamEnd);
+
+impl StreamUser {
+    /// `events`, ended as soon as the session behind the stream is.
+    pub fn bound<S>(end: StreamEnd, events: S) -> futures::stream::TakeUntil<S, StreamEnd>
+    where
+        S: futures::Stream,
+    {
+        futures::StreamExt::take_until(events, end)
+    }
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "access_token")
+            .map(|(_, v)| v.to_owned())
+    })
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for StreamUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if bearer_token(parts).is_some() {
-            return Ok(StreamUser(
-                <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state).await?,
-            ));
-        }
-        let token = parts
-            .uri
-            .query()
-            .and_then(|q| {
-                q.split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == "access_token")
-                    .map(|(_, v)| v.to_owned())
-            })
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)
+            .map(str::to_owned)
+            .or_else(|| query_token(parts))
             .ok_or_else(|| {
                 ApiError::unauthorized("unauthenticated", "a bearer access token is required")
             })?;
@@ -159,6 +180,8 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamUser {
             .get::<Authenticator>()
             .cloned()
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no authenticator installed")))?;
-        Ok(StreamUser(auth.0.authenticate(&token).await?))
+        let user = auth.0.authenticate(&token).await?;
+        let end = auth.0.stream_end(&token, &user);
+        Ok(StreamUser(user, end))
     }
 }

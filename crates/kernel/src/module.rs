@@ -16,7 +16,15 @@ pub struct Foundation {
     pub db: DatabaseConnection,
     /// Read-only queries (a replica when configured, else the primary or a reader pool).
     pub read_db: DatabaseConnection,
+    /// Read caches and other state that may be evicted to make room.
     pub cache: Arc<dyn Cache>,
+    /// Security state: revoked-session markers, throttling counters, one-time login
+    /// states. Never evicted to make room for other entries (they only expire), so no
+    /// amount of other traffic can reset a throttle or revive a signed-out session.
+    /// Callers bound what unauthenticated requests can create here (per-client limits,
+    /// bounded key lengths). Redis: the same store (keys expire, nothing is evicted
+    /// under `noeviction`).
+    pub security: Arc<dyn Cache>,
     pub pubsub: Arc<dyn PubSub>,
     pub bus: Arc<dyn EventBus>,
     pub outbox: OutboxSignal,

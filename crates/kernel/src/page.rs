@@ -35,6 +35,10 @@ impl PageQuery {
         let Some(c) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
+        // Every cursor we hand out is short; a long one is made up.
+        if c.len() > MAX_CURSOR_LEN {
+            return Err(invalid_cursor());
+        }
         URL_SAFE_NO_PAD
             .decode(c)
             .ok()
@@ -50,6 +54,9 @@ impl PageQuery {
             .transpose()
     }
 }
+
+/// Longest encoded cursor accepted.
+pub const MAX_CURSOR_LEN: usize = 512;
 
 pub fn invalid_cursor() -> ApiError {
     ApiError::bad_request("invalid_cursor", "the cursor is not valid")

@@ -23,6 +23,9 @@ pub trait Cache: Send + Sync + 'static {
     async fn take(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     /// Adds one and returns the new count; the first increment starts the TTL.
     async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64>;
+    /// Takes one back from a live counter (an attempt counted up front that turned out
+    /// not to count); never creates a key and keeps its TTL.
+    async fn decr(&self, key: &str) -> anyhow::Result<()>;
     /// Seconds until the key expires, if it exists and has a TTL.
     async fn ttl_secs(&self, key: &str) -> anyhow::Result<Option<u64>>;
     async fn ping(&self) -> anyhow::Result<()>;

@@ -118,7 +118,7 @@ fn to_event(n: &NotificationView) -> Event {
     responses((status = 200, content_type = "text/event-stream", description = "`notification` events")))]
 async fn stream(
     State(s): St,
-    StreamUser(who): StreamUser,
+    StreamUser(who, end): StreamUser,
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let last: Option<Uuid> = match headers.get("last-event-id") {
@@ -158,6 +158,6 @@ async fn stream(
         std::future::ready(event)
     });
     let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(replay.chain(live));
+        Box::pin(StreamUser::bound(end, replay.chain(live)));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -165,6 +165,16 @@ fn room_closed(r: &room::Model) -> ApiError {
     }
 }
 
+fn anonymity_permanent() -> ApiError {
+    ApiError::conflict(
+        "anonymity_permanent",
+        "an anonymous room stays anonymous: its members joined trusting that",
+    )
+}
+
+/// A match needs people to meet: a room completes with at least this many members.
+const MIN_MEMBERS_TO_COMPLETE: i32 = 2;
+
 fn forbidden() -> ApiError {
     ApiError::forbidden(
         "forbidden",
@@ -376,8 +386,13 @@ impl Rooms {
                 Expr::value(parse_rfc3339(m, "meets_at")?),
             );
         }
-        if let Some(a) = p.anonymous {
-            upd = upd.col_expr(room::Column::Anonymous, Expr::value(a));
+        // Anonymity is one-way: members joined trusting their names stay hidden, so a
+        // room can become anonymous but never stop being it.
+        match p.anonymous {
+            Some(true) => upd = upd.col_expr(room::Column::Anonymous, Expr::value(true)),
+            Some(false) if r.anonymous => return Err(anonymity_permanent()),
+            Some(false) => upd = upd.filter(room::Column::Anonymous.eq(false)),
+            None => {}
         }
         if let Some(c) = p.conditions {
             let c = c.normalized(category)?;
@@ -399,6 +414,9 @@ impl Rooms {
                     format!("the room already has {} members", now.member_count),
                 )
                 .with("member_count", now.member_count));
+            }
+            if p.anonymous == Some(false) && now.anonymous {
+                return Err(anonymity_permanent());
             }
             return Err(room_closed(&now));
         }
@@ -547,11 +565,22 @@ impl Rooms {
             .filter(room::Column::Id.eq(id))
             .filter(room::Column::Status.eq(OPEN))
             .filter(room::Column::Deleted.eq(false))
+            // In the same conditional write: a member leaving at this moment cannot
+            // leave a completed room of one.
+            .filter(room::Column::MemberCount.gte(MIN_MEMBERS_TO_COMPLETE))
             .exec(&txn)
             .await?;
         if closed.rows_affected != 1 {
             txn.rollback().await?;
-            return Err(room_closed(&self.load(id).await?));
+            let now = self.load(id).await?;
+            if !now.deleted && now.status == OPEN && now.member_count < MIN_MEMBERS_TO_COMPLETE {
+                return Err(ApiError::conflict(
+                    "room_too_small",
+                    format!("a room needs at least {MIN_MEMBERS_TO_COMPLETE} members to complete"),
+                )
+                .with("member_count", now.member_count));
+            }
+            return Err(room_closed(&now));
         }
         let members: Vec<Uuid> = member::Entity::find()
             .select_only()

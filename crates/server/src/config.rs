@@ -29,6 +29,8 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key and channel this deployment uses.
     pub redis_prefix: String,
+    /// Entries the in-process cache holds (without Redis); security state is kept apart.
+    pub cache_max_entries: u64,
     /// NATS JetStream for the event bus (in-process when absent).
     pub nats_url: Option<SecretString>,
     /// Subject prefix and stream name (`<PREFIX>_EVENTS`) on NATS.
@@ -43,8 +45,16 @@ pub struct Config {
     pub bootstrap_admin_password: Option<SecretString>,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    /// Time a client has to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How many proxies in front of Surge append to `X-Forwarded-For` (with
+    /// `trust_forwarded_for`): the client is that many entries from the right.
+    pub trusted_proxies: usize,
     /// `Secure` on cookies; turn off only for plain-HTTP development.
     pub secure_cookies: bool,
     /// `text` or `json` logs.
@@ -54,12 +64,18 @@ pub struct Config {
     pub login_max_failures_per_account: i64,
     pub login_max_failures_per_ip: i64,
     pub login_failure_window_secs: u64,
+    /// Live streams (SSE) one user may keep open per instance; the oldest closes first.
+    pub max_streams_per_user: usize,
+    /// OAuth logins one client address may start per minute.
+    pub oauth_authorize_per_minute: i64,
     /// `[oauth.kakao]`, `[oauth.github]`, `[oauth.intra42]`.
     pub oauth: BTreeMap<String, ProviderConfig>,
     /// The URL clients reach this deployment at (payment providers redirect there).
     pub public_url: Option<String>,
     /// How long a shop order waits for payment before it is cancelled.
     pub shop_payment_window_secs: u64,
+    /// Most unpaid units of one product one buyer may have ordered.
+    pub shop_max_unpaid_units_per_product: i64,
     /// How often expired unpaid orders are swept.
     pub shop_sweep_every_ms: u64,
     /// Kakao Pay (`[kakaopay] cid, secret_key, base_url?`); the embedded fake gateway when absent.
@@ -68,6 +84,8 @@ pub struct Config {
     pub ticketing_hold_secs: u64,
     /// Most seats in one hold.
     pub ticketing_max_seats_per_hold: usize,
+    /// Most unpaid seats one traveller keeps held on one flight, sale or not.
+    pub ticketing_max_held_seats_per_flight: usize,
     /// How often expired holds are swept.
     pub ticketing_sweep_every_ms: u64,
     /// How often each instance runs a waiting-room admission step.
@@ -94,6 +112,7 @@ impl Default for Config {
             database_max_connections: 20,
             redis_url: None,
             redis_prefix: "surge:".into(),
+            cache_max_entries: 1_000_000,
             nats_url: None,
             nats_prefix: "surge".into(),
             nats_max_age_secs: 7 * 24 * 60 * 60,
@@ -103,7 +122,10 @@ impl Default for Config {
             bootstrap_admin_password: None,
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             secure_cookies: true,
             log_format: "text".into(),
             access_token_ttl_secs: 15 * 60,
@@ -111,13 +133,17 @@ impl Default for Config {
             login_max_failures_per_account: 5,
             login_max_failures_per_ip: 30,
             login_failure_window_secs: 15 * 60,
+            max_streams_per_user: 5,
+            oauth_authorize_per_minute: 20,
             oauth: BTreeMap::new(),
             public_url: None,
             shop_payment_window_secs: 15 * 60,
             shop_sweep_every_ms: 5_000,
+            shop_max_unpaid_units_per_product: 10,
             kakaopay: None,
             ticketing_hold_secs: 10 * 60,
             ticketing_max_seats_per_hold: 4,
+            ticketing_max_held_seats_per_flight: 4,
             ticketing_sweep_every_ms: 5_000,
             ticketing_admit_every_ms: 200,
             ticketing_stream_every_ms: 1_000,

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod listen;
 pub mod web;
 
 use std::sync::Arc;
@@ -143,13 +144,21 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let pass_secret = jwt_secret(cfg, embedded)?;
     let dbs = connect_and_migrate(cfg).await?;
 
-    let (cache, pubsub): (Arc<dyn Cache>, Arc<dyn PubSub>) = match &cfg.redis_url {
-        Some(r) => (
-            Arc::new(cache::RedisCache::connect(r.expose_secret(), &cfg.redis_prefix).await?),
-            Arc::new(pubsub::RedisPubSub::connect(r.expose_secret(), &cfg.redis_prefix).await?),
-        ),
+    let (cache, security, pubsub): (Arc<dyn Cache>, Arc<dyn Cache>, Arc<dyn PubSub>) = match &cfg
+        .redis_url
+    {
+        Some(r) => {
+            let redis: Arc<dyn Cache> =
+                Arc::new(cache::RedisCache::connect(r.expose_secret(), &cfg.redis_prefix).await?);
+            (
+                redis.clone(),
+                redis,
+                Arc::new(pubsub::RedisPubSub::connect(r.expose_secret(), &cfg.redis_prefix).await?),
+            )
+        }
         None => (
-            Arc::new(cache::MokaCache::default()),
+            Arc::new(cache::MokaCache::new(cfg.cache_max_entries.max(1))),
+            Arc::new(cache::MokaCache::unbounded()),
             Arc::new(pubsub::LocalPubSub::default()),
         ),
     };
@@ -169,6 +178,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         db: dbs.primary,
         read_db: dbs.read,
         cache,
+        security,
         pubsub,
         bus,
         outbox: OutboxSignal::default(),
@@ -180,12 +190,19 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     identity_cfg.refresh_ttl = Duration::from_secs(cfg.refresh_token_ttl_days * 24 * 60 * 60);
     identity_cfg.secure_cookies = cfg.secure_cookies;
     identity_cfg.oauth = cfg.oauth.values().cloned().collect();
+    identity_cfg.max_streams_per_user = cfg.max_streams_per_user.max(1);
+    identity_cfg.oauth_starts_per_minute = cfg.oauth_authorize_per_minute.max(1);
     identity_cfg.login_limits = LoginLimits {
         per_account: cfg.login_max_failures_per_account,
         per_ip: cfg.login_max_failures_per_ip,
         window: Duration::from_secs(cfg.login_failure_window_secs),
     };
-    let identity = surge_identity::module(&foundation, identity_cfg, cfg.trust_forwarded_for)?;
+    let proxy_hops = if cfg.trust_forwarded_for {
+        cfg.trusted_proxies.max(1)
+    } else {
+        0
+    };
+    let identity = surge_identity::module(&foundation, identity_cfg, proxy_hops)?;
     if let (Some(email), Some(pw)) = (&cfg.bootstrap_admin_email, &cfg.bootstrap_admin_password) {
         if identity
             .service
@@ -211,6 +228,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", cfg.bind)),
+        max_unpaid_units_per_product: cfg.shop_max_unpaid_units_per_product.max(1),
     };
     let public_url = shop_cfg.public_url.clone();
     let (shop_module, shop) = surge_shop::module(
@@ -235,6 +253,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let ticketing_cfg = surge_ticketing::TicketingConfig {
         hold_ttl: Duration::from_secs(cfg.ticketing_hold_secs.max(1)),
         max_seats_per_hold: cfg.ticketing_max_seats_per_hold.max(1),
+        max_held_seats_per_flight: cfg.ticketing_max_held_seats_per_flight.max(1),
         sweep_every: Duration::from_millis(cfg.ticketing_sweep_every_ms.max(10)),
         admit_every: Duration::from_millis(cfg.ticketing_admit_every_ms.max(10)),
         stream_every: Duration::from_millis(cfg.ticketing_stream_every_ms.max(10)),

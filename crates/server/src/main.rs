@@ -120,7 +120,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("Surge is listening on http://{addr}");
     println!("API docs: http://{addr}/docs   (OpenAPI: http://{addr}/api/openapi.json)");
     println!("Running with {}", app.describe);
-    web::serve(listener, app.router.clone()).await?;
+    web::serve(listener, app.router.clone(), (&cfg).into()).await?;
     for t in tasks {
         t.abort();
     }

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use surge_kernel::auth::Authenticator;
+use surge_kernel::auth::{AuthUser, Authenticator};
 use surge_kernel::error::PROBLEM_JSON;
 use surge_kernel::module::{Foundation, Module};
 use surge_kernel::ApiError;
@@ -178,23 +178,35 @@ async fn metrics(State(f): State<Foundation>) -> Response {
     res
 }
 
-/// Ready when every configured backend answers.
-async fn readyz(State(f): State<Foundation>) -> Response {
-    async fn check(
-        fut: impl std::future::Future<Output = anyhow::Result<()>>,
-    ) -> serde_json::Value {
-        match tokio::time::timeout(Duration::from_secs(2), fut).await {
-            Ok(Ok(())) => serde_json::json!("ok"),
-            Ok(Err(e)) => serde_json::json!(format!("down: {e}")),
-            Err(_) => serde_json::json!("down: timed out"),
-        }
+/// One backend's readiness: "ok", or "down" (with the reason for admins; always logged).
+async fn check(
+    name: &'static str,
+    admin: bool,
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> serde_json::Value {
+    let why = match tokio::time::timeout(Duration::from_secs(2), fut).await {
+        Ok(Ok(())) => return serde_json::json!("ok"),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(_) => "timed out".to_owned(),
+    };
+    tracing::warn!(backend = name, error = %why, "readiness check failed");
+    if admin {
+        serde_json::json!(format!("down: {why}"))
+    } else {
+        serde_json::json!("down")
     }
+}
+
+/// Ready when every configured backend answers. Anyone sees which backend is down;
+/// why (error texts name hosts, users, versions) goes to the log and to admins only.
+async fn readyz(State(f): State<Foundation>, who: Option<AuthUser>) -> Response {
+    let admin = who.is_some_and(|w| w.is_admin());
     let checks = serde_json::json!({
-        "database": check(async { Ok(f.db.ping().await?) }).await,
-        "database_read": check(async { Ok(f.read_db.ping().await?) }).await,
-        "cache": check(f.cache.ping()).await,
-        "pubsub": check(f.pubsub.ping()).await,
-        "event_bus": check(f.bus.ping()).await,
+        "database": check("database", admin, async { Ok(f.db.ping().await?) }).await,
+        "database_read": check("database_read", admin, async { Ok(f.read_db.ping().await?) }).await,
+        "cache": check("cache", admin, f.cache.ping()).await,
+        "pubsub": check("pubsub", admin, f.pubsub.ping()).await,
+        "event_bus": check("event_bus", admin, f.bus.ping()).await,
     });
     let ready = checks
         .as_object()
@@ -211,13 +223,12 @@ async fn readyz(State(f): State<Foundation>) -> Response {
 }
 
 /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: crate::listen::ConnLimits,
+) -> std::io::Result<()> {
+    crate::listen::serve_with(listener, router, limits, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

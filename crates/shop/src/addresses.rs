@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use surge_kernel::{new_id, ApiError, Millis};
@@ -59,18 +59,24 @@ pub async fn create(
     d: AddressDraft,
     now: Millis,
 ) -> Result<AddressView, ApiError> {
+    let (label, a) = checked(d)?;
+    // Counted and inserted under the buyer's lock: parallel requests of one user take
+    // turns, so the cap holds (a plain count-then-insert let them all pass).
+    crate::buyers::ensure(db, &[user], now).await?;
+    let txn = db.begin().await?;
+    crate::buyers::lock(&txn, &[user]).await?;
     let count = address::Entity::find()
         .filter(address::Column::UserId.eq(user))
-        .count(db)
+        .count(&txn)
         .await?;
     if count >= MAX_ADDRESSES {
+        txn.rollback().await?;
         return Err(ApiError::conflict(
             "too_many_addresses",
             format!("at most {MAX_ADDRESSES} saved addresses"),
         ));
     }
-    let (label, a) = checked(d)?;
-    Ok(address::ActiveModel {
+    let saved = address::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user),
         label: Set(label),
@@ -80,9 +86,10 @@ pub async fn create(
         postal_code: Set(a.postal_code),
         created_at: Set(now),
     }
-    .insert(db)
-    .await?
-    .into())
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(saved.into())
 }
 
 pub async fn list(db: &DatabaseConnection, user: Uuid) -> Result<Vec<AddressView>, ApiError> {

@@ -56,7 +56,13 @@ struct Inner {
     clock: Arc<dyn Clock>,
     outbox: OutboxSignal,
     catalog: Arc<Catalog>,
+    /// Most unpaid units of a product per buyer.
+    unpaid_cap: i64,
+    /// Buyers whose `shop_buyers` row exists (bounded; forgetting costs one insert).
+    known_buyers: Mutex<HashSet<Uuid>>,
 }
+
+const KNOWN_BUYERS_MAX: usize = 200_000;
 
 impl Batcher {
     pub fn new(
@@ -71,9 +77,19 @@ impl Batcher {
                 clock,
                 outbox,
                 catalog,
+                unpaid_cap: crate::orders::DEFAULT_UNPAID_CAP,
+                known_buyers: Mutex::default(),
             }),
             queues: Arc::default(),
         }
+    }
+
+    /// Sets the unpaid-units cap (before any order is submitted).
+    pub fn with_unpaid_cap(mut self, cap: i64) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.unpaid_cap = cap;
+        }
+        self
     }
 
     /// Places a one-line order through the product's batch; answers when its batch
@@ -295,6 +311,55 @@ enum Plan {
     Replay(Box<order::Model>),
     /// Same user and key as an earlier job of this batch: same answer as that one.
     SameAs(usize),
+    /// Would leave its buyer with more unpaid units than allowed (they have this many).
+    OverLimit(i64),
+}
+
+/// Marks, in arrival order, the jobs that would take their buyer past the unpaid cap
+/// (counting what this batch grants before them).
+fn apply_limit(
+    plans: &mut [Plan],
+    jobs: &[Job],
+    unpaid: &HashMap<(Uuid, Uuid), i64>,
+    product: Uuid,
+    cap: i64,
+) {
+    let mut have: HashMap<Uuid, i64> = HashMap::new();
+    for (p, j) in plans.iter_mut().zip(jobs) {
+        if !matches!(p, Plan::Take) {
+            continue;
+        }
+        let user = j.order.user_id;
+        let mine = have
+            .entry(user)
+            .or_insert_with(|| unpaid.get(&(user, product)).copied().unwrap_or(0));
+        if *mine + j.quantity > cap {
+            *p = Plan::OverLimit(*mine);
+        } else {
+            *mine += j.quantity;
+        }
+    }
+}
+
+/// Creates the `shop_buyers` rows this batch needs that this task has not seen.
+async fn ensure_buyers(inner: &Inner, jobs: &[Job], now: i64) -> Result<(), DbErr> {
+    let fresh: Vec<Uuid> = {
+        let known = inner.known_buyers.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.iter()
+            .map(|j| j.order.user_id)
+            .filter(|u| !known.contains(u))
+            .collect()
+    };
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    crate::buyers::ensure(&inner.db, &fresh, now).await?;
+    let mut known = inner.known_buyers.lock().unwrap_or_else(|p| p.into_inner());
+    if known.len() + fresh.len() > KNOWN_BUYERS_MAX {
+        known.clear();
+    }
+    known.extend(fresh);
+    Ok(())
 }
 
 /// One transaction for the whole batch; one answer per job. `check[i]`: look up
@@ -306,8 +371,15 @@ async fn commit_batch(
     check: &[bool],
 ) -> Result<(Vec<Result<OrderView, ApiError>>, i64), ApiError> {
     let now = inner.clock.now_ms();
+    ensure_buyers(inner, jobs, now).await?;
     let txn = inner.db.begin().await?;
     let mut plans = plan(&txn, jobs, check).await?;
+    // Buyers' rows before the product's (the lock order of every path), then their
+    // unpaid units: no other order of theirs can slip in between count and insert.
+    let users: Vec<Uuid> = jobs.iter().map(|j| j.order.user_id).collect();
+    crate::buyers::lock(&txn, &users).await?;
+    let unpaid = crate::buyers::unpaid_units(&txn, &users, &[product_id], now).await?;
+    apply_limit(&mut plans, jobs, &unpaid, product_id, inner.unpaid_cap);
     let mut grant: Vec<bool> = plans.iter().map(|p| matches!(p, Plan::Take)).collect();
     let wanted: i64 = jobs
         .iter()
@@ -320,6 +392,7 @@ async fn commit_batch(
             // Some will be refused, and a refused retry of a stored order would never
             // reach the unique index: look up every key before answering.
             plans = plan(&txn, jobs, &vec![true; jobs.len()]).await?;
+            apply_limit(&mut plans, jobs, &unpaid, product_id, inner.unpaid_cap);
         }
         // Not enough for everyone: grant in arrival order while it fits. Another
         // instance may take stock between our read and write, so re-check and retry.
@@ -406,6 +479,12 @@ async fn commit_batch(
                 Some(k) => Ok(orders[k].view()),
                 None => Err(out_of_stock(0, product_id)),
             },
+            Plan::OverLimit(have) => Err(crate::buyers::unpaid_limit(
+                0,
+                product_id,
+                inner.unpaid_cap,
+                *have,
+            )),
             Plan::Replay(o) => match replays.get(&o.id) {
                 Some(v) if o.request_hash == j.order.request_hash => Ok(v.clone()),
                 Some(_) => Err(surge_kernel::idempotency::mismatch()),

@@ -3,6 +3,7 @@
 
 mod addresses;
 mod batcher;
+mod buyers;
 pub mod catalog;
 pub mod coupons;
 pub mod domain;
@@ -32,6 +33,8 @@ pub struct ShopConfig {
     pub sweep_every: Duration,
     /// Public base URL the payment provider redirects back to.
     pub public_url: String,
+    /// Most unpaid units of one product one buyer may have ordered (default 10).
+    pub max_unpaid_units_per_product: i64,
 }
 
 impl Default for ShopConfig {
@@ -40,6 +43,7 @@ impl Default for ShopConfig {
             payment_window: Duration::from_secs(15 * 60),
             sweep_every: Duration::from_secs(5),
             public_url: "http://127.0.0.1:8080".into(),
+            max_unpaid_units_per_product: orders::DEFAULT_UNPAID_CAP,
         }
     }
 }
@@ -58,7 +62,10 @@ pub async fn module(
     notifier: Arc<dyn Notifier>,
 ) -> anyhow::Result<(Module, Arc<Shop>)> {
     let catalog = Arc::new(catalog::Catalog::new(f));
-    let orders = Arc::new(orders::Orders::new(f, catalog.clone(), cfg.payment_window));
+    let orders = Arc::new(
+        orders::Orders::new(f, catalog.clone(), cfg.payment_window)
+            .with_unpaid_cap(cfg.max_unpaid_units_per_product),
+    );
     let payments = Arc::new(payment::Payments {
         orders: orders.clone(),
         gateway,

@@ -82,11 +82,26 @@ pub(crate) struct NewOrder {
 }
 
 impl NewOrder {
+    fn total(&self) -> i64 {
+        self.subtotal - self.discount
+    }
+
+    /// An order that costs nothing (free product, or a coupon worth the whole price) is
+    /// paid when placed: there is nothing for a gateway to take (Kakao Pay refuses 0 KRW),
+    /// and leaving it unpaid would lock its stock and coupon until the window closes.
+    fn status(&self) -> OrderStatus {
+        if self.total() == 0 {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::PendingPayment
+        }
+    }
+
     pub fn view(&self) -> OrderView {
         OrderView {
             id: self.id,
             user_id: self.user_id,
-            status: OrderStatus::PendingPayment,
+            status: self.status(),
             subtotal: self.subtotal,
             discount: self.discount,
             total: self.subtotal - self.discount,
@@ -219,7 +234,7 @@ async fn write_orders(conn: &DatabaseTransaction, orders: &[NewOrder]) -> Result
         ins.values([
             o.id.into(),
             o.user_id.into(),
-            OrderStatus::PendingPayment.as_str().into(),
+            o.status().as_str().into(),
             o.subtotal.into(),
             o.discount.into(),
             (o.subtotal - o.discount).into(),
@@ -248,7 +263,23 @@ async fn write_orders(conn: &DatabaseTransaction, orders: &[NewOrder]) -> Result
     let backend = conn.get_database_backend();
     conn.execute(backend.build(&ins)).await?;
     conn.execute(backend.build(&lines)).await?;
-    let events: Vec<EventEnvelope> = orders.iter().map(NewOrder::event).collect();
+    let mut events: Vec<EventEnvelope> = orders.iter().map(NewOrder::event).collect();
+    for o in orders.iter().filter(|o| o.status() == OrderStatus::Paid) {
+        if let Some(c) = o.coupon_id {
+            coupon::Entity::update_many()
+                .col_expr(coupon::Column::Status, Expr::value(crate::coupons::USED))
+                .filter(coupon::Column::Id.eq(c))
+                .filter(coupon::Column::OrderId.eq(o.id))
+                .exec(conn)
+                .await?;
+        }
+        events.push(EventEnvelope::new(
+            TOPIC_ORDER_PAID,
+            o.id,
+            serde_json::json!({"order_id": o.id, "user_id": o.user_id, "total": 0, "tid": ""}),
+            o.now,
+        ));
+    }
     enqueue_many(conn, &events).await
 }
 
@@ -279,7 +310,12 @@ pub struct Orders {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) batcher: crate::batcher::Batcher,
     pub payment_window: Duration,
+    /// Most unpaid units of one product one buyer may have ordered.
+    pub(crate) unpaid_cap: i64,
 }
+
+/// Default of [`Orders::with_unpaid_cap`].
+pub const DEFAULT_UNPAID_CAP: i64 = 10;
 
 impl Orders {
     pub fn new(
@@ -300,7 +336,16 @@ impl Orders {
             ),
             catalog,
             payment_window,
+            unpaid_cap: DEFAULT_UNPAID_CAP,
         }
+    }
+
+    /// Caps the unpaid units of one product one buyer may have ordered: placing an
+    /// order is free and takes stock, so without a cap one buyer can lock up a sale.
+    pub fn with_unpaid_cap(mut self, cap: i64) -> Self {
+        self.unpaid_cap = cap.max(1);
+        self.batcher = self.batcher.with_unpaid_cap(self.unpaid_cap);
+        self
     }
 
     async fn shipping_for(
@@ -418,7 +463,26 @@ impl Orders {
     ) -> Result<OrderView, ApiError> {
         let mut order_of: Vec<usize> = (0..lines.len()).collect();
         order_of.sort_by_key(|i| lines[*i].product_id);
+        let user = draft.user_id;
+        crate::buyers::ensure(&self.db, &[user], draft.now).await?;
         let txn = self.db.begin().await?;
+        // The buyer's row first (lock order: buyers, then products), then their unpaid
+        // units are counted and stock taken with no other order of theirs in between.
+        crate::buyers::lock(&txn, &[user]).await?;
+        let products: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+        let unpaid = crate::buyers::unpaid_units(&txn, &[user], &products, draft.now).await?;
+        for (i, l) in lines.iter().enumerate() {
+            let have = unpaid.get(&(user, l.product_id)).copied().unwrap_or(0);
+            if have + l.quantity > self.unpaid_cap {
+                txn.rollback().await?;
+                return Err(crate::buyers::unpaid_limit(
+                    i,
+                    l.product_id,
+                    self.unpaid_cap,
+                    have,
+                ));
+            }
+        }
         for &i in &order_of {
             let l = lines[i];
             if !take_stock(&txn, l.product_id, l.quantity, draft.now).await? {

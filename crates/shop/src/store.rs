@@ -5,7 +5,36 @@ use sea_orm_migration::prelude::*;
 use surge_kernel::migration::schema::*;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateShopTables)]
+    vec![Box::new(CreateShopTables), Box::new(CreateBuyers)]
+}
+
+/// One row per buyer, locked to count per-buyer limits safely (see `buyers.rs`).
+struct CreateBuyers;
+
+impl MigrationName for CreateBuyers {
+    fn name(&self) -> &str {
+        "m20261201_000310_shop_buyers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateBuyers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("shop_buyers"))
+                .if_not_exists()
+                .col(ColumnDef::new(a("user_id")).uuid().not_null().primary_key())
+                .col(big("created_at"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(a("shop_buyers")).to_owned())
+            .await
+    }
 }
 
 struct CreateShopTables;

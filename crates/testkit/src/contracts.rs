@@ -82,6 +82,20 @@ pub async fn cache(c: &dyn Cache) {
         "the counter has a TTL"
     );
 
+    c.decr(&counter).await.unwrap();
+    assert_eq!(
+        c.incr(&counter, Duration::from_secs(60)).await.unwrap(),
+        100,
+        "decr takes one back"
+    );
+    let absent = key("decr-absent");
+    c.decr(&absent).await.unwrap();
+    assert_eq!(
+        c.get(&absent).await.unwrap(),
+        None,
+        "decr never creates a key"
+    );
+
     let window = key("incr-window");
     assert_eq!(
         c.incr(&window, Duration::from_millis(150)).await.unwrap(),

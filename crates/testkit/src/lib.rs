@@ -237,13 +237,12 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = app.router.clone();
+        // The production server loop, with the configured connection limits.
+        let limits = surge_server::listen::ConnLimits::from(&cfg);
         let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .ok();
+            surge_server::listen::serve_with(listener, router, limits, std::future::pending())
+                .await
+                .ok();
         });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -258,7 +258,9 @@ struct SearchKey {
     from: Millis,
     to: Option<Millis>,
     sort: FlightSort,
-    cursor: Option<String>,
+    /// Parsed (sort value, flight id): the key holds values, never the client's text, so
+    /// a padded or otherwise re-spelled cursor is the same entry and cannot bloat it.
+    cursor: Option<(i64, Uuid)>,
     limit: u64,
 }
 
@@ -461,7 +463,14 @@ impl Flights {
                 .map(|t| instant(t, "to", true))
                 .transpose()?,
             sort: q.sort.unwrap_or_default(),
-            cursor: page.cursor()?,
+            cursor: page
+                .cursor()?
+                .map(|c| {
+                    c.split_once('|')
+                        .and_then(|(v, i)| Some((v.parse::<i64>().ok()?, i.parse::<Uuid>().ok()?)))
+                        .ok_or_else(invalid_cursor)
+                })
+                .transpose()?,
             limit: page.limit()?,
         };
         // Without the shared generation (cache down), keep single-flight loading under a
@@ -508,11 +517,7 @@ impl Flights {
             FlightSort::Departure => (flight::Column::DepartsAt, |f| f.departs_at),
             FlightSort::Price => (flight::Column::MinPrice, |f| f.min_price),
         };
-        if let Some(c) = &k.cursor {
-            let (v, id) = c
-                .split_once('|')
-                .and_then(|(v, i)| Some((v.parse::<i64>().ok()?, i.parse::<Uuid>().ok()?)))
-                .ok_or_else(invalid_cursor)?;
+        if let Some((v, id)) = k.cursor {
             q = q.filter(
                 Condition::any()
                     .add(Expr::col(col).gt(v))

@@ -234,7 +234,7 @@ async fn leave_queue(
     responses((status = 200, content_type = "text/event-stream", description = "`position` and `admitted` events")))]
 async fn queue_stream(
     State(t): St,
-    StreamUser(who): StreamUser,
+    StreamUser(who, end): StreamUser,
     Path(id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
     let updates = t.sales.clone().watch(id, who.id, t.stream_every).await?;
@@ -251,7 +251,8 @@ async fn queue_stream(
                 .unwrap_or_else(|_| Event::default().comment("unserializable")),
         )
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(StreamUser::bound(end, events))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// Holds up to 4 seats for payment, all or nothing (409 `seat_unavailable` names the

@@ -27,6 +27,9 @@ pub struct TicketingConfig {
     pub hold_ttl: Duration,
     /// Most seats in one hold (default 4).
     pub max_seats_per_hold: usize,
+    /// Most seats one traveller may keep held (unpaid) on one flight at any time, sale
+    /// or not (default 4): holding is free, so without it one person can hoard a flight.
+    pub max_held_seats_per_flight: usize,
     /// How often expired holds are swept.
     pub sweep_every: Duration,
     /// How often each instance runs an admission step for the open sales.
@@ -42,6 +45,7 @@ impl Default for TicketingConfig {
         Self {
             hold_ttl: Duration::from_secs(10 * 60),
             max_seats_per_hold: 4,
+            max_held_seats_per_flight: 4,
             sweep_every: Duration::from_secs(5),
             admit_every: Duration::from_millis(200),
             stream_every: Duration::from_secs(1),
@@ -92,6 +96,7 @@ pub async fn module(
         },
         cfg.hold_ttl,
         cfg.max_seats_per_hold,
+        cfg.max_held_seats_per_flight,
         cfg.public_url.trim_end_matches('/').to_owned(),
     ));
     f.bus

@@ -119,6 +119,8 @@ pub struct Reservations {
     users: Arc<dyn UserDirectory>,
     hold_ttl: Duration,
     max_seats: usize,
+    /// Most unpaid seats one traveller keeps on one flight.
+    max_held: usize,
     public_url: String,
 }
 
@@ -346,6 +348,7 @@ impl Reservations {
         deps: Deps,
         hold_ttl: Duration,
         max_seats: usize,
+        max_held: usize,
         public_url: String,
     ) -> Self {
         Reservations {
@@ -362,6 +365,7 @@ impl Reservations {
             users: deps.users,
             hold_ttl,
             max_seats,
+            max_held,
             public_url,
         }
     }
@@ -430,11 +434,12 @@ impl Reservations {
         let until = now + self.hold_ttl.as_millis() as i64;
         let id = new_id();
         let txn = self.db.begin().await?;
-        if sale.is_some() {
-            // During a sale, one traveller holds or buys at most `max_seats` seats. The
-            // traveller's shopper row is locked first, so two holds of the same person
-            // are counted one after the other (SQLite has one writer anyway).
-            lock_shopper(&txn, f.id, user, now).await?;
+        // One traveller keeps at most `max_held` unpaid seats on a flight, and during a
+        // sale holds or buys at most `max_seats`. The traveller's shopper row is locked
+        // first, so two holds of the same person are counted one after the other
+        // (SQLite has one writer anyway).
+        lock_shopper(&txn, f.id, user, now).await?;
+        {
             let mine: Vec<(i32, String, i64)> = reservation::Entity::find()
                 .select_only()
                 .column(reservation::Column::SeatCount)
@@ -451,7 +456,25 @@ impl Reservations {
                 .filter(|(_, st, exp)| st == CONFIRMED || *exp > now)
                 .map(|(n, _, _)| *n as usize)
                 .sum();
-            if live + ids.len() > self.max_seats {
+            let held: usize = mine
+                .iter()
+                .filter(|(_, st, exp)| st == HELD && *exp > now)
+                .map(|(n, _, _)| *n as usize)
+                .sum();
+            if held + ids.len() > self.max_held {
+                txn.rollback().await?;
+                return Ok(HoldOutcome::Refused(
+                    ApiError::conflict(
+                        "hold_limit",
+                        format!(
+                            "each traveller keeps at most {} unpaid seats on a flight; you hold {held}: pay or release them first",
+                            self.max_held
+                        ),
+                    )
+                    .with("seats_held", held as u64),
+                ));
+            }
+            if sale.is_some() && live + ids.len() > self.max_seats {
                 txn.rollback().await?;
                 return Ok(HoldOutcome::Refused(
                     ApiError::conflict(
