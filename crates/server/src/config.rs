@@ -29,6 +29,9 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key and channel this deployment uses.
     pub redis_prefix: String,
+    /// Bound on each Redis connect and reply; a Redis that does not answer within it is
+    /// treated as down (requests needing it get a 503 `dependency_unavailable`).
+    pub redis_timeout_ms: u64,
     /// NATS JetStream for the event bus (in-process when absent).
     pub nats_url: Option<SecretString>,
     /// Subject prefix and stream name (`<PREFIX>_EVENTS`) on NATS.
@@ -94,6 +97,7 @@ impl Default for Config {
             database_max_connections: 20,
             redis_url: None,
             redis_prefix: "surge:".into(),
+            redis_timeout_ms: 1_000,
             nats_url: None,
             nats_prefix: "surge".into(),
             nats_max_age_secs: 7 * 24 * 60 * 60,
