@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::Expiry;
-use redis::aio::ConnectionManager;
-use redis::AsyncCommands;
 use surge_kernel::ports::Cache;
+
+use crate::redis_conn::RedisConnection;
 
 #[derive(Clone)]
 struct Entry {
@@ -192,7 +192,7 @@ fn count(bytes: &[u8]) -> i64 {
 /// Redis cache. Every key is prefixed, so tests (and deployments) can share one server.
 #[derive(Clone)]
 pub struct RedisCache {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
 }
 
@@ -206,17 +206,35 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) en
 return 0";
 
 impl RedisCache {
+    /// A cache on its own connection (the server shares one: see [`RedisCache::new`]).
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
-        Ok(Self {
+        let conn = RedisConnection::connect(url, crate::redis_conn::DEFAULT_TIMEOUT).await?;
+        Ok(Self::new(conn, prefix))
+    }
+
+    pub fn new(conn: RedisConnection, prefix: &str) -> Self {
+        Self {
             conn,
             prefix: prefix.to_owned(),
-        })
+        }
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
+    }
+
+    /// Sends a command that is safe to repeat.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> anyhow::Result<T> {
+        self.conn
+            .run_idempotent(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
+    }
+
+    /// Sends a command that must not run twice.
+    async fn query_once<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> anyhow::Result<T> {
+        self.conn
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 }
 
@@ -227,48 +245,47 @@ fn millis(ttl: Duration) -> u64 {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.conn.clone().get(self.key(key)).await?)
+        self.query(redis::cmd("GET").arg(self.key(key))).await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> anyhow::Result<()> {
-        let _: () = self
-            .conn
-            .clone()
-            .pset_ex(self.key(key), value, millis(ttl))
-            .await?;
-        Ok(())
+        let cmd = redis::cmd("PSETEX")
+            .arg(self.key(key))
+            .arg(millis(ttl))
+            .arg(value)
+            .to_owned();
+        self.query(&cmd).await
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
-        let _: () = self.conn.clone().del(self.key(key)).await?;
-        Ok(())
+        self.query(redis::cmd("DEL").arg(self.key(key))).await
     }
 
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> anyhow::Result<bool> {
-        let res: Option<String> = redis::cmd("SET")
+        let cmd = redis::cmd("SET")
             .arg(self.key(key))
             .arg(value)
             .arg("NX")
             .arg("PX")
             .arg(millis(ttl))
-            .query_async(&mut self.conn.clone())
-            .await?;
+            .to_owned();
+        let res: Option<String> = self.query_once(&cmd).await?;
         Ok(res.is_some())
     }
 
     async fn take(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(redis::cmd("GETDEL")
-            .arg(self.key(key))
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.query_once(redis::cmd("GETDEL").arg(self.key(key)))
+            .await
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64> {
-        Ok(redis::Script::new(INCR_WITH_TTL)
-            .key(self.key(key))
-            .arg(millis(ttl))
-            .invoke_async(&mut self.conn.clone())
-            .await?)
+        let script = redis::Script::new(INCR_WITH_TTL);
+        let mut inv = script.prepare_invoke();
+        inv.key(self.key(key)).arg(millis(ttl));
+        let inv = &inv;
+        self.conn
+            .run(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await
     }
 
     async fn decr(&self, key: &str) -> anyhow::Result<()> {
@@ -280,14 +297,12 @@ impl Cache for RedisCache {
     }
 
     async fn ttl_secs(&self, key: &str) -> anyhow::Result<Option<u64>> {
-        let ms: i64 = self.conn.clone().pttl(self.key(key)).await?;
+        let ms: i64 = self.query(redis::cmd("PTTL").arg(self.key(key))).await?;
         Ok((ms > 0).then(|| (ms as u64).div_ceil(1000)))
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
 }

@@ -9,5 +9,6 @@ pub mod mail;
 pub mod nats;
 pub mod payment;
 pub mod pubsub;
+pub mod redis_conn;
 pub mod relay;
 pub mod waiting_room;

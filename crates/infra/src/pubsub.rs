@@ -9,10 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use redis::aio::ConnectionManager;
 use surge_kernel::ports::PubSub;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+
+use crate::redis_conn::{RedisConnection, RECONNECT_MAX, RECONNECT_MIN};
 
 const CHANNEL_CAPACITY: usize = 256;
 
@@ -64,21 +65,32 @@ impl PubSub for LocalPubSub {
     }
 }
 
-/// Redis pub/sub across instances; one `PSUBSCRIBE prefix*` per instance.
+/// Redis pub/sub across instances; one `PSUBSCRIBE prefix*` per instance. Publishing
+/// uses the instance's shared command connection.
 pub struct RedisPubSub {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     local: LocalPubSub,
     ready: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RedisPubSub {
+    /// Pub/sub on its own connection (the server shares one: see [`RedisPubSub::new`]).
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        let conn = RedisConnection::connect(url, crate::redis_conn::DEFAULT_TIMEOUT).await?;
+        Self::new(conn, prefix).await
+    }
+
+    /// Starts the subscription and waits until it listens.
+    pub async fn new(conn: RedisConnection, prefix: &str) -> anyhow::Result<Self> {
         let local = LocalPubSub::default();
         let (ready_tx, ready) = tokio::sync::watch::channel(false);
-        tokio::spawn(forward(client, prefix.to_owned(), local.clone(), ready_tx));
+        tokio::spawn(forward(
+            conn.clone(),
+            prefix.to_owned(),
+            local.clone(),
+            ready_tx,
+        ));
         let mut r = ready.clone();
         // Subscriptions made before the forwarder listens would miss messages.
         tokio::time::timeout(Duration::from_secs(5), r.wait_for(|up| *up)).await??;
@@ -91,32 +103,40 @@ impl RedisPubSub {
     }
 }
 
-/// Reads the instance's Redis subscription into the local hub, reconnecting on loss.
+/// Reads the instance's Redis subscription into the local hub, reconnecting on loss
+/// (attempts spaced like the command connection's: 100 ms doubling to 1 s).
 async fn forward(
-    client: redis::Client,
+    conn: RedisConnection,
     prefix: String,
     local: LocalPubSub,
     ready: tokio::sync::watch::Sender<bool>,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = RECONNECT_MIN;
     loop {
-        let mut conn = match client.get_async_pubsub().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "redis pub/sub connect failed");
+        let subscribed = async {
+            let mut sub = conn.client().get_async_pubsub().await?;
+            sub.psubscribe(format!("{prefix}*")).await?;
+            anyhow::Ok(sub)
+        };
+        let mut sub = match tokio::time::timeout(conn.timeout(), subscribed).await {
+            Ok(Ok(sub)) => sub,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                tracing::warn!(%error, "redis psubscribe failed");
+                if ready.is_closed() {
+                    return;
+                }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff = (backoff * 2).min(RECONNECT_MAX);
                 continue;
             }
         };
-        if let Err(e) = conn.psubscribe(format!("{prefix}*")).await {
-            tracing::warn!(error = %e, "redis psubscribe failed");
-            tokio::time::sleep(backoff).await;
-            continue;
-        }
-        backoff = Duration::from_millis(100);
+        backoff = RECONNECT_MIN;
         ready.send_replace(true);
-        let mut messages = conn.on_message();
+        let mut messages = sub.on_message();
         while let Some(msg) = messages.next().await {
             let channel = msg.get_channel_name();
             if let Some(name) = channel.strip_prefix(prefix.as_str()) {
@@ -134,10 +154,14 @@ async fn forward(
 #[async_trait]
 impl PubSub for RedisPubSub {
     async fn publish(&self, channel: &str, payload: Vec<u8>) -> anyhow::Result<()> {
-        let _: i64 = redis::cmd("PUBLISH")
+        let cmd = redis::cmd("PUBLISH")
             .arg(format!("{}{}", self.prefix, channel))
             .arg(payload)
-            .query_async(&mut self.conn.clone())
+            .to_owned();
+        let cmd = &cmd;
+        let _: i64 = self
+            .conn
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
             .await?;
         Ok(())
     }
@@ -148,8 +172,10 @@ impl PubSub for RedisPubSub {
 
     async fn ping(&self) -> anyhow::Result<()> {
         anyhow::ensure!(*self.ready.borrow(), "redis pub/sub subscription is down");
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
+        let ping = &redis::cmd("PING");
+        let _: String = self
+            .conn
+            .run_idempotent(|mut c| async move { ping.query_async(&mut c).await })
             .await?;
         Ok(())
     }

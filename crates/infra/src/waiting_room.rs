@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use surge_kernel::waiting_room::{AdmissionPolicy, Place, RoomStats, WaitingRoom};
 use uuid::Uuid;
+
+use crate::redis_conn::RedisConnection;
 
 /// Milli-tokens per admitted user.
 const MILLI: u64 = 1000;
@@ -422,17 +423,21 @@ struct Scripts {
 /// `{prefix}wr:{<sale>}:…` (the braces are a Redis Cluster hash tag: one slot per sale).
 #[derive(Clone)]
 pub struct RedisWaitingRoom {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     key_ttl_ms: i64,
     scripts: Scripts,
 }
 
 impl RedisWaitingRoom {
+    /// A waiting room on its own connection (the server shares one: see [`Self::new`]).
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
-        Ok(Self {
+        let conn = RedisConnection::connect(url, crate::redis_conn::DEFAULT_TIMEOUT).await?;
+        Ok(Self::new(conn, prefix))
+    }
+
+    pub fn new(conn: RedisConnection, prefix: &str) -> Self {
+        Self {
             conn,
             prefix: prefix.to_owned(),
             key_ttl_ms: DEFAULT_KEY_TTL.as_millis() as i64,
@@ -444,7 +449,7 @@ impl RedisWaitingRoom {
                 stats: redis::Script::new(STATS),
                 clear: redis::Script::new(CLEAR),
             },
-        })
+        }
     }
 
     /// How long a sale's keys outlive its last join or admission step (7 days by default).
@@ -465,6 +470,16 @@ impl RedisWaitingRoom {
         }
         inv
     }
+}
+
+/// Runs a prepared script once (none of them may run twice: they count and admit).
+async fn invoke<T: redis::FromRedisValue>(
+    conn: &RedisConnection,
+    inv: redis::ScriptInvocation<'_>,
+) -> anyhow::Result<T> {
+    let inv = &inv;
+    conn.run(|mut c| async move { inv.invoke_async(&mut c).await })
+        .await
 }
 
 fn unsigned(v: i64) -> anyhow::Result<u64> {
@@ -490,54 +505,41 @@ fn decode_place(reply: &[i64]) -> anyhow::Result<Option<Place>> {
 #[async_trait]
 impl WaitingRoom for RedisWaitingRoom {
     async fn join(&self, sale: Uuid, user: Uuid, now_ms: i64) -> anyhow::Result<Place> {
-        let reply: Vec<i64> = self
-            .invocation(&self.scripts.join, sale)
-            .arg(user.to_string())
-            .arg(now_ms)
-            .arg(self.key_ttl_ms)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let mut inv = self.invocation(&self.scripts.join, sale);
+        inv.arg(user.to_string()).arg(now_ms).arg(self.key_ttl_ms);
+        let reply: Vec<i64> = invoke(&self.conn, inv).await?;
         decode_place(&reply)?.ok_or_else(|| anyhow!("waiting room: join returned no place"))
     }
 
     async fn place(&self, sale: Uuid, user: Uuid, now_ms: i64) -> anyhow::Result<Option<Place>> {
-        let reply: Vec<i64> = self
-            .invocation(&self.scripts.place, sale)
-            .arg(user.to_string())
-            .arg(now_ms)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let mut inv = self.invocation(&self.scripts.place, sale);
+        inv.arg(user.to_string()).arg(now_ms);
+        let reply: Vec<i64> = invoke(&self.conn, inv).await?;
         decode_place(&reply)
     }
 
     async fn admit(&self, sale: Uuid, policy: AdmissionPolicy, now_ms: i64) -> anyhow::Result<u64> {
-        let n: i64 = self
-            .invocation(&self.scripts.admit, sale)
-            .arg(now_ms)
+        let mut inv = self.invocation(&self.scripts.admit, sale);
+        inv.arg(now_ms)
             .arg(policy.rate_per_sec)
             .arg(policy.max_active)
             .arg(policy.pass_ttl_ms)
-            .arg(self.key_ttl_ms)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+            .arg(self.key_ttl_ms);
+        let n: i64 = invoke(&self.conn, inv).await?;
         unsigned(n)
     }
 
     async fn leave(&self, sale: Uuid, user: Uuid) -> anyhow::Result<bool> {
-        let removed: i64 = self
-            .invocation(&self.scripts.leave, sale)
-            .arg(user.to_string())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let mut inv = self.invocation(&self.scripts.leave, sale);
+        inv.arg(user.to_string());
+        let removed: i64 = invoke(&self.conn, inv).await?;
         Ok(removed > 0)
     }
 
     async fn stats(&self, sale: Uuid, now_ms: i64) -> anyhow::Result<RoomStats> {
-        let reply: Vec<i64> = self
-            .invocation(&self.scripts.stats, sale)
-            .arg(now_ms)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let mut inv = self.invocation(&self.scripts.stats, sale);
+        inv.arg(now_ms);
+        let reply: Vec<i64> = invoke(&self.conn, inv).await?;
         let [waiting, active, admitted_total, joined_total] = reply[..] else {
             bail!("waiting room: unexpected stats reply {reply:?} from Redis");
         };
@@ -550,10 +552,7 @@ impl WaitingRoom for RedisWaitingRoom {
     }
 
     async fn clear(&self, sale: Uuid) -> anyhow::Result<()> {
-        let _: i64 = self
-            .invocation(&self.scripts.clear, sale)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let _: i64 = invoke(&self.conn, self.invocation(&self.scripts.clear, sale)).await?;
         Ok(())
     }
 }

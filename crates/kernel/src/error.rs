@@ -122,7 +122,10 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        if self.code == "dependency_unavailable" {
+            // Expected while a backend restarts; its adapter logs the outage itself.
+            tracing::warn!(code = self.code, error = ?self.source, "request refused");
+        } else if self.status.is_server_error() {
             match &self.source {
                 Some(src) => tracing::error!(code = self.code, error = ?src, "request failed"),
                 None => tracing::error!(code = self.code, detail = %self.detail, "request failed"),
@@ -147,6 +150,19 @@ impl From<sea_orm::DbErr> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        if let Some(d) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<DependencyUnavailable>())
+        {
+            let mut api = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dependency_unavailable",
+                format!("{} is unreachable right now; retry shortly", d.dependency),
+            );
+            api.retry_after_secs = Some(1);
+            api.source = Some(e);
+            return api;
+        }
         Self::internal(e)
     }
 }
@@ -158,6 +174,17 @@ impl From<sea_orm::TransactionError<ApiError>> for ApiError {
             sea_orm::TransactionError::Transaction(api) => api,
         }
     }
+}
+
+/// A backend a request needs (e.g. Redis) does not answer: the adapter fails fast with
+/// this instead of waiting, and the request gets a 503 `dependency_unavailable` with
+/// `Retry-After`, never a 500. The detail is logged, not sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{dependency} is unavailable: {detail}")]
+pub struct DependencyUnavailable {
+    /// What the client may be told, e.g. "the cache (Redis)".
+    pub dependency: &'static str,
+    pub detail: String,
 }
 
 /// Which unique constraint a write broke, if any: the caller maps it to a clear 409.
@@ -180,6 +207,20 @@ mod tests {
         assert_eq!(b["code"], "out_of_stock");
         assert_eq!(b["line"], 2);
         assert_eq!(b["type"], "urn:surge:problem:out_of_stock");
+    }
+
+    #[test]
+    fn an_unreachable_dependency_is_a_503_that_names_it_but_not_its_address() {
+        let cause = DependencyUnavailable {
+            dependency: "the cache (Redis)",
+            detail: "connection refused by redis://secret-host:6379".into(),
+        };
+        let e = ApiError::from(anyhow::Error::new(cause).context("reading a session"));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, "dependency_unavailable");
+        assert_eq!(e.retry_after_secs, Some(1));
+        assert!(e.detail.contains("the cache (Redis)"));
+        assert!(!e.body().to_string().contains("secret-host"));
     }
 
     #[test]

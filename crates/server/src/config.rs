@@ -31,6 +31,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// Entries the in-process cache holds (without Redis); security state is kept apart.
     pub cache_max_entries: u64,
+    /// Bound on each Redis connect and reply; a Redis that does not answer within it is
+    /// treated as down (requests needing it get a 503 `dependency_unavailable`).
+    pub redis_timeout_ms: u64,
     /// NATS JetStream for the event bus (in-process when absent).
     pub nats_url: Option<SecretString>,
     /// Subject prefix and stream name (`<PREFIX>_EVENTS`) on NATS.
@@ -113,6 +116,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "surge:".into(),
             cache_max_entries: 1_000_000,
+            redis_timeout_ms: 1_000,
             nats_url: None,
             nats_prefix: "surge".into(),
             nats_max_age_secs: 7 * 24 * 60 * 60,

@@ -19,6 +19,7 @@ use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
 use surge_infra::chat::SlackWebhook;
 use surge_infra::mail::{RecordingMailer, SmtpMailer};
 use surge_infra::payment::{FakeGateway, KakaoPay};
+use surge_infra::redis_conn::RedisConnection;
 use surge_infra::waiting_room::{MemoryWaitingRoom, RedisWaitingRoom};
 use surge_infra::{bus, cache, db, pubsub, relay};
 use surge_kernel::auth::Authenticator;
@@ -144,16 +145,27 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let pass_secret = jwt_secret(cfg, embedded)?;
     let dbs = connect_and_migrate(cfg).await?;
 
-    let (cache, security, pubsub): (Arc<dyn Cache>, Arc<dyn Cache>, Arc<dyn PubSub>) = match &cfg
-        .redis_url
+    // One command connection per instance, shared by the cache, pub/sub and waiting room.
+    let redis = match &cfg.redis_url {
+        Some(r) => Some(
+            RedisConnection::connect(
+                r.expose_secret(),
+                Duration::from_millis(cfg.redis_timeout_ms.max(1)),
+            )
+            .await
+            .context("connecting to Redis")?,
+        ),
+        None => None,
+    };
+    let (cache, security, pubsub): (Arc<dyn Cache>, Arc<dyn Cache>, Arc<dyn PubSub>) = match &redis
     {
         Some(r) => {
-            let redis: Arc<dyn Cache> =
-                Arc::new(cache::RedisCache::connect(r.expose_secret(), &cfg.redis_prefix).await?);
+            let shared: Arc<dyn Cache> =
+                Arc::new(cache::RedisCache::new(r.clone(), &cfg.redis_prefix));
             (
-                redis.clone(),
-                redis,
-                Arc::new(pubsub::RedisPubSub::connect(r.expose_secret(), &cfg.redis_prefix).await?),
+                shared.clone(),
+                shared,
+                Arc::new(pubsub::RedisPubSub::new(r.clone(), &cfg.redis_prefix).await?),
             )
         }
         None => (
@@ -246,8 +258,8 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             (m.clone(), Some(m))
         }
     };
-    let waiting_room: Arc<dyn WaitingRoom> = match &cfg.redis_url {
-        Some(r) => Arc::new(RedisWaitingRoom::connect(r.expose_secret(), &cfg.redis_prefix).await?),
+    let waiting_room: Arc<dyn WaitingRoom> = match redis {
+        Some(r) => Arc::new(RedisWaitingRoom::new(r, &cfg.redis_prefix)),
         None => Arc::new(MemoryWaitingRoom::new()),
     };
     let ticketing_cfg = surge_ticketing::TicketingConfig {

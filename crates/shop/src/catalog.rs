@@ -245,10 +245,15 @@ impl Catalog {
 
     pub async fn get(&self, id: Uuid) -> Result<ProductView, ApiError> {
         let key = cache_key(id);
-        if let Some(bytes) = self.cache.get(&key).await? {
-            if let Ok(v) = serde_json::from_slice::<ProductView>(&bytes) {
-                return Ok(v);
+        // The cache is only a shortcut: when it is down, read the database.
+        match self.cache.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Ok(v) = serde_json::from_slice::<ProductView>(&bytes) {
+                    return Ok(v);
+                }
             }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "product cache unreadable; reading the database"),
         }
         let p = product::Entity::find_by_id(id)
             .filter(product::Column::Active.eq(true))
@@ -257,7 +262,9 @@ impl Catalog {
             .ok_or_else(|| ApiError::not_found("no such product"))?;
         let view = ProductView::from(p);
         if let Ok(bytes) = serde_json::to_vec(&view) {
-            self.cache.set(&key, &bytes, CACHE_TTL).await?;
+            if let Err(e) = self.cache.set(&key, &bytes, CACHE_TTL).await {
+                tracing::warn!(error = %e, "caching a product failed");
+            }
         }
         Ok(view)
     }
