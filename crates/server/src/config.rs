@@ -62,7 +62,8 @@ pub struct Config {
     pub shop_payment_window_secs: u64,
     /// How often expired unpaid orders are swept.
     pub shop_sweep_every_ms: u64,
-    /// Kakao Pay (`[kakaopay] cid, secret_key, base_url?`); the embedded fake gateway when absent.
+    /// Kakao Pay (`[kakaopay] cid, secret_key, subscription_cid?, base_url?`); the embedded
+    /// fake gateway when absent.
     pub kakaopay: Option<KakaoPayConfig>,
     /// How long seats stay held for payment.
     pub ticketing_hold_secs: u64,
