@@ -1,6 +1,13 @@
 //! OAuth2 login (authorization code + PKCE S256 + one-time state) for Kakao, GitHub
 //! and 42 intra. Endpoints default to the providers' public ones and can be overridden
-//! (tests point them at a local fake provider).
+//! (tests point them at a local fake provider). 42 intra does not document PKCE: the
+//! challenge is sent and ignored there, and the one-time state protects that flow.
+//!
+//! GitHub specifics (docs.github.com): the token endpoint answers a bad or expired code,
+//! a redirect or verifier mismatch with HTTP 200 and an `error` field ("Troubleshooting
+//! OAuth app access token request errors"); `/user`'s `email` is only the public
+//! address, so the verified one comes from `GET /user/emails` ("List email addresses
+//! for the authenticated user", `user:email` scope), taken next to the user-info URL.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -237,10 +244,6 @@ impl OAuth {
         if pending.provider != name {
             return Err(bad_state());
         }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            access_token: String,
-        }
         let res = self
             .http
             .post(&p.token_url)
@@ -256,23 +259,11 @@ impl OAuth {
             .send()
             .await
             .map_err(|e| provider_error(format!("token endpoint unreachable: {e}")))?;
-        if !res.status().is_success() {
-            return Err(ApiError::bad_request(
-                "oauth_code_rejected",
-                format!(
-                    "the provider refused the authorization code ({})",
-                    res.status()
-                ),
-            ));
-        }
-        let token: TokenResponse = res
-            .json()
-            .await
-            .map_err(|e| provider_error(format!("unexpected token response: {e}")))?;
+        let access_token = token_of(res).await?;
         let info: serde_json::Value = self
             .http
             .get(&p.userinfo_url)
-            .bearer_auth(&token.access_token)
+            .bearer_auth(&access_token)
             .header("Accept", "application/json")
             .send()
             .await
@@ -281,9 +272,91 @@ impl OAuth {
             .json()
             .await
             .map_err(|e| provider_error(format!("unexpected user info: {e}")))?;
-        profile_of(p.kind, &info)
-            .ok_or_else(|| provider_error("the provider's user info has no user id"))
+        let mut profile = profile_of(p.kind, &info)
+            .ok_or_else(|| provider_error("the provider's user info has no user id"))?;
+        if p.kind == ProviderKind::Github {
+            let verified = self.github_verified_email(p, &access_token).await?;
+            profile.email_verified = verified.is_some();
+            if verified.is_some() {
+                profile.email = verified;
+            }
+        }
+        Ok(profile)
     }
+
+    /// The primary verified address from GitHub's `/user/emails`; None if there is none
+    /// or the token may not read them (the `user:email` scope was not granted).
+    async fn github_verified_email(
+        &self,
+        p: &Provider,
+        access_token: &str,
+    ) -> Result<Option<String>, ApiError> {
+        #[derive(Deserialize)]
+        struct GithubEmail {
+            email: String,
+            primary: bool,
+            verified: bool,
+        }
+        let url = format!("{}/emails", p.userinfo_url.trim_end_matches('/'));
+        let res = self
+            .http
+            .get(&url)
+            .bearer_auth(access_token)
+            .header("Accept", "application/vnd.github+json")
+            .send()
+            .await
+            .map_err(|e| provider_error(format!("e-mail addresses request failed: {e}")))?;
+        let status = res.status();
+        if status.is_client_error() {
+            tracing::info!(%status, "GitHub did not list the user's e-mail addresses");
+            return Ok(None);
+        }
+        let emails: Vec<GithubEmail> = res
+            .error_for_status()
+            .map_err(|e| provider_error(format!("e-mail addresses request failed: {e}")))?
+            .json()
+            .await
+            .map_err(|e| provider_error(format!("unexpected e-mail addresses: {e}")))?;
+        Ok(emails
+            .into_iter()
+            .find(|e| e.primary && e.verified)
+            .map(|e| e.email))
+    }
+}
+
+/// The access token from the token endpoint's answer. A refusal is 400
+/// `oauth_code_rejected` whether it comes as an HTTP error (RFC 6749 §5.2) or, as
+/// GitHub does, as HTTP 200 with an `error` field; refused client credentials are our
+/// configuration's fault (502 `oauth_provider_error`).
+async fn token_of(res: reqwest::Response) -> Result<String, ApiError> {
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+    if let Some(error) = body["error"].as_str() {
+        let description = body["error_description"].as_str().unwrap_or(error);
+        if matches!(error, "incorrect_client_credentials" | "invalid_client") {
+            return Err(provider_error(format!(
+                "the provider refused our client credentials: {description}"
+            )));
+        }
+        return Err(ApiError::bad_request(
+            "oauth_code_rejected",
+            format!("the provider refused the authorization code ({error}): {description}"),
+        ));
+    }
+    if status.is_server_error() {
+        return Err(provider_error(format!("token endpoint answered {status}")));
+    }
+    if !status.is_success() {
+        return Err(ApiError::bad_request(
+            "oauth_code_rejected",
+            format!("the provider refused the authorization code ({status})"),
+        ));
+    }
+    body["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| provider_error("the token response has no access_token"))
 }
 
 /// Reads the provider's user-info document.
@@ -297,9 +370,10 @@ pub fn profile_of(kind: ProviderKind, v: &serde_json::Value) -> Option<Profile> 
     Some(match kind {
         ProviderKind::Github => Profile {
             nickname: s(&v["login"]).unwrap_or_else(|| format!("github{subject}")),
-            // GitHub only shows a verified address as the public email.
+            // Only the public address (often null), not known to be verified: the
+            // login reads `/user/emails` for the primary verified one.
             email: s(&v["email"]),
-            email_verified: true,
+            email_verified: false,
             subject,
         },
         ProviderKind::Kakao => {

@@ -58,9 +58,11 @@ async fn callback(app: &TestApp, path: &str, state: &str) -> (StatusCode, Value)
     (s, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn fake_provider(
-    userinfo: Value,
-) -> (MockServer, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+type Verifiers = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A fake Kakao login: refusals are HTTP 400 `invalid_grant` (RFC 6749 §5.2, as Kakao's
+/// token endpoint answers them).
+async fn fake_provider(userinfo: Value) -> (MockServer, Verifiers) {
     let fake = MockServer::start().await;
     let verifiers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = verifiers.clone();
@@ -93,10 +95,156 @@ async fn fake_provider(
     (fake, verifiers)
 }
 
+/// A fake GitHub, answering as docs.github.com documents:
+/// - the token endpoint answers refusals with HTTP 200 and an `error` field ("Troubleshooting
+///   OAuth app access token request errors": `bad_verification_code`,
+///   `incorrect_client_credentials`, `redirect_uri_mismatch`),
+/// - `GET /user` has only the public `email` (often null),
+/// - `GET /user/emails` lists `{email, primary, verified, visibility}` ("List email
+///   addresses for the authenticated user", needs the `user:email` scope).
+async fn fake_github(user: Value, emails: Value) -> (MockServer, Verifiers) {
+    let fake = MockServer::start().await;
+    let verifiers = Verifiers::default();
+    let seen = verifiers.clone();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(move |req: &Request| {
+            let f = form(req);
+            seen.lock()
+                .unwrap()
+                .push(f.get("code_verifier").cloned().unwrap_or_default());
+            let error = |code: &str, description: &str| {
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "error": code,
+                    "error_description": description,
+                    "error_uri": format!("https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#{}", code.replace('_', "-")),
+                }))
+            };
+            if f.get("client_secret").map(String::as_str) != Some("shh-secret") {
+                return error(
+                    "incorrect_client_credentials",
+                    "The client_id and/or client_secret passed are incorrect.",
+                );
+            }
+            if f.get("code").map(String::as_str) != Some("good-code") {
+                return error("bad_verification_code", "The code passed is incorrect or expired.");
+            }
+            ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "provider-token", "token_type": "bearer", "scope": "read:user,user:email"
+            }))
+        })
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", "Bearer provider-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(user))
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user/emails"))
+        .and(header("authorization", "Bearer provider-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(emails))
+        .mount(&fake)
+        .await;
+    (fake, verifiers)
+}
+
+async fn github_app(fake: &MockServer) -> TestApp {
+    TestApp::spawn_on(Backend::Embedded, |cfg| {
+        cfg.oauth.insert("github".into(), provider("github", fake));
+    })
+    .await
+    .unwrap()
+}
+
+async fn github_login(app: &TestApp, code: &str) -> (StatusCode, Value) {
+    let (state, _) = start(app, "github").await;
+    let state = state.as_str();
+    callback(
+        app,
+        &format!("/api/v1/identity/oauth/github/callback?code={code}&state={state}"),
+        state,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn github_refusals_answered_with_http_200_are_rejected_codes() {
+    let (fake, _) = fake_github(json!({"id": 1, "login": "octo", "email": null}), json!([])).await;
+    let app = github_app(&fake).await;
+    let (s, b) = github_login(&app, "expired-code").await;
+    assert_problem(s, &b, 400, "oauth_code_rejected");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bad_verification_code"),
+        "{b}"
+    );
+
+    let mut wrong = provider("github", &fake);
+    wrong.client_secret = "not-the-secret".to_owned().into();
+    let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
+        cfg.oauth.insert("github".into(), wrong);
+    })
+    .await
+    .unwrap();
+    let (s, b) = github_login(&app, "good-code").await;
+    assert_problem(s, &b, 502, "oauth_provider_error");
+}
+
+#[tokio::test]
+async fn github_login_links_by_the_primary_verified_address_from_user_emails() {
+    let (fake, _) = fake_github(
+        json!({"id": 31, "login": "octo", "email": null}),
+        json!([
+            {"email": "old@example.com", "primary": false, "verified": true, "visibility": null},
+            {"email": "octo@example.com", "primary": true, "verified": true, "visibility": "private"}
+        ]),
+    )
+    .await;
+    let app = github_app(&fake).await;
+    let existing = app.user("octo@example.com", "octo_pw").await;
+    let (s, tokens) = github_login(&app, "good-code").await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let (_, me) = app
+        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        .await;
+    assert_eq!(
+        me["id"].as_str().unwrap(),
+        existing.user_id,
+        "linked by the verified address"
+    );
+}
+
+#[tokio::test]
+async fn github_public_email_that_is_not_verified_links_nothing() {
+    let (fake, _) = fake_github(
+        json!({"id": 32, "login": "mallory", "email": "victim@example.com"}),
+        json!([
+            {"email": "victim@example.com", "primary": true, "verified": false, "visibility": "public"}
+        ]),
+    )
+    .await;
+    let app = github_app(&fake).await;
+    let victim = app.user("victim@example.com", "victim_pw").await;
+    let (s, tokens) = github_login(&app, "good-code").await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let (_, me) = app
+        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        .await;
+    assert_ne!(me["id"].as_str().unwrap(), victim.user_id, "not taken over");
+    assert_ne!(me["email"], "victim@example.com");
+}
+
 #[tokio::test]
 async fn github_login_creates_then_reuses_the_account() {
-    let (fake, verifiers) =
-        fake_provider(json!({"id": 9001, "login": "octocat", "email": null})).await;
+    let (fake, verifiers) = fake_github(
+        json!({"id": 9001, "login": "octocat", "email": null}),
+        json!([{"email": "octocat@users.noreply.github.com", "primary": true, "verified": false, "visibility": null}]),
+    )
+    .await;
     let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
         cfg.oauth.insert("github".into(), provider("github", &fake));
     })

@@ -31,7 +31,9 @@ fn default_timeout_secs() -> u64 {
 /// - `smtp://user:pass@smtp.example.com:587?tls=required`: STARTTLS, refused without it
 ///   (`?tls=opportunistic` falls back to plain text).
 ///
-/// Credentials in the URL are percent-decoded; `Debug` never prints the password. A path
+/// Credentials in the URL are percent-decoded; `Debug` never prints the password. lettre
+/// logs in only when the URL has a password, so `smtp://user@host` would send without
+/// authenticating: such a URL is refused at start. A path
 /// sets the name said in `EHLO` (`smtp://host:587/mail.example.com`); by default it is
 /// this machine's host name.
 #[derive(Clone, Deserialize)]
@@ -82,6 +84,22 @@ fn redact_url(url: &str) -> String {
     format!("{scheme}://{user}@{host}{tail}")
 }
 
+/// Whether the URL names a user without a password (`smtp://user@host`, `smtp://user:@host`):
+/// lettre then sends without logging in at all.
+fn user_without_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((userinfo, _host)) = rest[..end].rsplit_once('@') else {
+        return false;
+    };
+    match userinfo.split_once(':') {
+        Some((_, password)) => password.is_empty(),
+        None => true,
+    }
+}
+
 /// Parses `to` (`user@example.com` or `Name <user@example.com>`).
 fn recipient(to: &str) -> anyhow::Result<Mailbox> {
     Mailbox::from_str(to.trim()).map_err(|e| anyhow!("invalid recipient address {to:?}: {e}"))
@@ -128,6 +146,12 @@ impl SmtpMailer {
             .map_err(|_| anyhow!("SmtpMailer::new must be called within a Tokio runtime"))?;
         let from = Mailbox::from_str(config.from.trim())
             .map_err(|e| anyhow!("invalid sender address {:?}: {e}", config.from))?;
+        if user_without_password(&config.url) {
+            return Err(anyhow!(
+                "SMTP URL {server} names a user but no password: lettre would send without \
+                 logging in; write smtp://user:password@host (or no user at all)"
+            ));
+        }
         let timeout = Duration::from_secs(config.timeout_secs.max(1));
         let transport = transport(&config.url, timeout)
             .map_err(|e| anyhow!("invalid SMTP URL {server}: {e}"))?;

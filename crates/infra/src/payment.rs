@@ -1,12 +1,15 @@
-//! Adapters of the `PaymentGateway` port: [`KakaoPay`] (Kakao Pay's online payment API
-//! over HTTP) and [`FakeGateway`] (in-process, for the embedded mode and tests).
+//! Adapters of the payment ports: [`KakaoPay`] (Kakao Pay's online payment API over
+//! HTTP) and [`FakeGateway`] (in-process, for the embedded mode and tests).
 //!
-//! Both keep the port's promise that a retried `approve` or `cancel` of the same `tid`
+//! Both keep the ports' promise that a retried `approve` or `cancel` of the same `tid`
 //! has one effect and answers like the first call.
+//!
+//! Reference: Kakao Pay developers, online payment
+//! (<https://developers.kakaopay.com/docs/payment/online/single-payment>,
+//! `.../online/cancellation`, `.../online/order`, `.../online/subscription`).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+mod fake;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,8 +19,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use surge_kernel::payment::{
-    PaymentApproved, PaymentError, PaymentGateway, PaymentReady, PaymentRequest,
+    PaymentApproved, PaymentError, PaymentGateway, PaymentReady, PaymentRequest, PaymentStatus,
+    SubscriptionCharge, SubscriptionGateway, SubscriptionState,
 };
+
+pub use fake::{FakeGateway, GatewayCalls};
 
 /// Kakao Pay's public API host.
 pub const KAKAO_PAY_BASE_URL: &str = "https://open-api.kakaopay.com";
@@ -26,21 +32,25 @@ const READY: &str = "/online/v1/payment/ready";
 const APPROVE: &str = "/online/v1/payment/approve";
 const CANCEL: &str = "/online/v1/payment/cancel";
 const ORDER: &str = "/online/v1/payment/order";
-
-/// Statuses of a payment Kakao has approved (whatever was refunded since).
-const APPROVED_STATUSES: [&str; 3] = ["SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT"];
+const SUBSCRIPTION: &str = "/online/v1/payment/subscription";
+const SUBSCRIPTION_INACTIVE: &str = "/online/v1/payment/manage/subscription/inactive";
+const SUBSCRIPTION_STATUS: &str = "/online/v1/payment/manage/subscription/status";
 
 fn default_base_url() -> String {
     KAKAO_PAY_BASE_URL.to_owned()
 }
 
-/// How to reach Kakao Pay: `[payment.kakao]` in configuration.
+/// How to reach Kakao Pay: `[kakaopay]` in configuration.
 #[derive(Clone, Deserialize)]
 pub struct KakaoPayConfig {
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    /// Merchant code (`TC0ONETIME` is Kakao's test merchant).
+    /// Merchant code for one-time payments (`TC0ONETIME` is Kakao's test merchant).
     pub cid: String,
+    /// Merchant code for recurring payments (`TCSUBSCRIP` is Kakao's test one); the
+    /// subscription gateway needs it.
+    #[serde(default)]
+    pub subscription_cid: Option<String>,
     /// The secret key from Kakao Pay's developer console (dev or prod).
     pub secret_key: SecretString,
 }
@@ -51,6 +61,7 @@ impl KakaoPayConfig {
         Self {
             base_url: default_base_url(),
             cid: cid.into(),
+            subscription_cid: None,
             secret_key,
         }
     }
@@ -61,12 +72,14 @@ impl std::fmt::Debug for KakaoPayConfig {
         f.debug_struct("KakaoPayConfig")
             .field("base_url", &self.base_url)
             .field("cid", &self.cid)
+            .field("subscription_cid", &self.subscription_cid)
             .field("secret_key", &"***")
             .finish()
     }
 }
 
-/// Kakao Pay's single-payment API: ready → (buyer approves) → approve, and cancel.
+/// Kakao Pay under one merchant code: ready → (buyer approves) → approve, cancel and
+/// order lookup; under a subscription merchant code also the later charges.
 pub struct KakaoPay {
     http: reqwest::Client,
     base_url: String,
@@ -112,18 +125,43 @@ struct CancelBody<'a> {
     tid: &'a str,
     cancel_amount: i64,
     cancel_tax_free_amount: i64,
+    /// What Kakao must still find cancellable (this cancel included), or it refuses:
+    /// Kakao's own guard against a repeated cancel.
+    cancel_available_amount: i64,
 }
 
 #[derive(Serialize)]
-struct OrderBody<'a> {
+struct TidBody<'a> {
     cid: &'a str,
     tid: &'a str,
+}
+
+#[derive(Serialize)]
+struct SidBody<'a> {
+    cid: &'a str,
+    sid: &'a str,
+}
+
+#[derive(Serialize)]
+struct ChargeBody<'a> {
+    cid: &'a str,
+    sid: &'a str,
+    partner_order_id: &'a str,
+    partner_user_id: &'a str,
+    item_name: &'a str,
+    quantity: u32,
+    total_amount: i64,
+    tax_free_amount: i64,
 }
 
 #[derive(Deserialize)]
 struct ReadyAnswer {
     tid: String,
     next_redirect_pc_url: String,
+    #[serde(default)]
+    next_redirect_mobile_url: Option<String>,
+    #[serde(default)]
+    next_redirect_app_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -131,8 +169,13 @@ struct Amount {
     total: i64,
 }
 
+/// The answer to approve and to a subscription charge.
 #[derive(Deserialize)]
 struct ApproveAnswer {
+    #[serde(default)]
+    tid: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
     amount: Amount,
 }
 
@@ -147,18 +190,57 @@ struct OrderAnswer {
     amount: Amount,
     #[serde(default)]
     canceled_amount: Amount,
+    #[serde(default)]
+    cancel_available_amount: Option<Amount>,
 }
 
-/// Why a call to Kakao did not succeed; `Rejected` keeps the body for callers that look at it.
+impl OrderAnswer {
+    /// The payment's status in the port's terms, from Kakao's documented order statuses.
+    fn status(&self) -> Result<PaymentStatus, Failure> {
+        Ok(match self.status.as_str() {
+            "SUCCESS_PAYMENT" | "PART_CANCEL_PAYMENT" | "CANCEL_PAYMENT" => {
+                PaymentStatus::Approved {
+                    amount: self.amount.total,
+                    refunded: self.canceled_amount.total,
+                }
+            }
+            "READY" | "SEND_TMS" | "OPEN_PAYMENT" | "SELECT_METHOD" | "ARS_WAITING"
+            | "AUTH_PASSWORD" => PaymentStatus::Pending,
+            // ISSUED_SID: a subscription key was issued without any charge.
+            "FAIL_AUTH_PASSWORD" | "QUIT_PAYMENT" | "FAIL_PAYMENT" | "ISSUED_SID" => {
+                PaymentStatus::Failed
+            }
+            other => {
+                return Err(Failure::Unavailable(format!(
+                    "Kakao Pay answered an unknown payment status {other:?}"
+                )))
+            }
+        })
+    }
+
+    /// What Kakao would still refund.
+    fn cancellable(&self) -> i64 {
+        self.cancel_available_amount
+            .as_ref()
+            .map_or(self.amount.total - self.canceled_amount.total, |a| a.total)
+    }
+}
+
+#[derive(Deserialize)]
+struct SubscriptionAnswer {
+    status: String,
+}
+
+/// Why a call to Kakao did not succeed.
 enum Failure {
-    Rejected { message: String, body: String },
+    Rejected(String),
     Unavailable(String),
 }
 
 impl From<Failure> for PaymentError {
     fn from(f: Failure) -> Self {
         match f {
-            Failure::Rejected { message, .. } => PaymentError::Declined(message),
+            Failure::Rejected(message) => PaymentError::Declined(message),
             Failure::Unavailable(e) => PaymentError::Unavailable(e),
         }
     }
@@ -176,8 +258,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Kakao's error text: `error_message` (open-api) or `msg` (legacy), plus the card
-/// issuer's `extras.method_result_message` when present.
+/// Kakao's error text: `error_message` plus the payment method's
+/// `extras.method_result_message` when present, and the (integer) `error_code`.
 fn provider_message(status: StatusCode, body: &str) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let text = |v: &serde_json::Value, keys: &[&str]| {
@@ -205,19 +287,35 @@ fn provider_message(status: StatusCode, body: &str) -> String {
     message
 }
 
-/// A 400 saying the payment is already cancelled means an earlier attempt refunded it.
-fn says_already_cancelled(body: &str) -> bool {
-    body.to_lowercase().contains("already cancel") || body.contains("이미 취소")
-}
-
 impl KakaoPay {
-    /// A client with Kakao's recommended 10 s budget per call.
+    /// A client for one-time payments (`cid`), with Kakao's recommended 10 s per call.
     pub fn new(config: KakaoPayConfig) -> anyhow::Result<Self> {
         Self::with_timeout(config, Duration::from_secs(10))
     }
 
+    /// A client for recurring payments, under `subscription_cid` (required).
+    pub fn for_subscriptions(config: KakaoPayConfig) -> anyhow::Result<Self> {
+        Self::subscriptions_with_timeout(config, Duration::from_secs(10))
+    }
+
     /// Same as [`KakaoPay::new`] with another per-call timeout (tests use a short one).
     pub fn with_timeout(config: KakaoPayConfig, timeout: Duration) -> anyhow::Result<Self> {
+        let cid = config.cid.clone();
+        Self::build(config, cid, timeout)
+    }
+
+    /// Same as [`KakaoPay::for_subscriptions`] with another per-call timeout.
+    pub fn subscriptions_with_timeout(
+        config: KakaoPayConfig,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let cid = config.subscription_cid.clone().ok_or_else(|| {
+            anyhow::anyhow!("recurring Kakao Pay payments need [kakaopay] subscription_cid")
+        })?;
+        Self::build(config, cid, timeout)
+    }
+
+    fn build(config: KakaoPayConfig, cid: String, timeout: Duration) -> anyhow::Result<Self> {
         let mut auth =
             HeaderValue::from_str(&format!("SECRET_KEY {}", config.secret_key.expose_secret()))
                 .map_err(|_| anyhow::anyhow!("the Kakao Pay secret key is not a valid header"))?;
@@ -230,7 +328,7 @@ impl KakaoPay {
         Ok(Self {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
-            cid: config.cid,
+            cid,
             auth,
         })
     }
@@ -265,10 +363,9 @@ impl KakaoPay {
         let transient =
             status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS;
         if status.is_client_error() && !transient {
-            let body = String::from_utf8_lossy(&bytes).into_owned();
-            let message = provider_message(status, &body);
+            let message = provider_message(status, &String::from_utf8_lossy(&bytes));
             tracing::info!(path, %message, "Kakao Pay declined");
-            return Err(Failure::Rejected { message, body });
+            return Err(Failure::Rejected(message));
         }
         Err(unavailable(format!("HTTP {}", status.as_u16())))
     }
@@ -277,7 +374,7 @@ impl KakaoPay {
     async fn order(&self, tid: &str) -> Result<OrderAnswer, Failure> {
         self.post(
             ORDER,
-            &OrderBody {
+            &TidBody {
                 cid: &self.cid,
                 tid,
             },
@@ -299,6 +396,12 @@ fn already_refunded(order: &OrderAnswer, amount: i64) -> Option<Result<(), Payme
         ))));
     }
     Some(Ok(()))
+}
+
+fn never_approved(tid: &str, status: &str) -> PaymentError {
+    PaymentError::Declined(format!(
+        "payment {tid} was never approved ({status}): nothing to refund, it expires by itself"
+    ))
 }
 
 #[async_trait]
@@ -324,6 +427,8 @@ impl PaymentGateway for KakaoPay {
         Ok(PaymentReady {
             tid: answer.tid,
             redirect_url: answer.next_redirect_pc_url,
+            mobile_redirect_url: answer.next_redirect_mobile_url,
+            app_redirect_url: answer.next_redirect_app_url,
         })
     }
 
@@ -346,33 +451,44 @@ impl PaymentGateway for KakaoPay {
                 return Ok(PaymentApproved {
                     tid: tid.to_owned(),
                     amount: answer.amount.total,
+                    sid: answer.sid,
                 })
             }
-            Err(Failure::Rejected { message, .. }) => message,
+            Err(Failure::Rejected(message)) => message,
             Err(e) => return Err(e.into()),
         };
         // Kakao refuses a second approve of the same tid; if the first one went
-        // through (a retry after a lost answer), answer like it did.
+        // through (a retry after a lost answer), answer like it did. (The order lookup
+        // carries no `sid`: only the first answer of a subscription's approval has it.)
         match self.order(tid).await {
             Ok(order)
-                if APPROVED_STATUSES.contains(&order.status.as_str())
+                if matches!(order.status(), Ok(PaymentStatus::Approved { .. }))
                     && order.partner_order_id == order_id
                     && order.partner_user_id == user_id =>
             {
                 Ok(PaymentApproved {
                     tid: tid.to_owned(),
                     amount: order.amount.total,
+                    sid: None,
                 })
             }
-            Ok(_) | Err(Failure::Rejected { .. }) => Err(PaymentError::Declined(message)),
+            Ok(_) | Err(Failure::Rejected(_)) => Err(PaymentError::Declined(message)),
             Err(e) => Err(e.into()),
         }
     }
 
     async fn cancel(&self, tid: &str, amount: i64) -> Result<(), PaymentError> {
-        // Kakao accepts repeated partial cancels, so a retry must check first that
-        // nothing was refunded yet (one cancel per tid, as the port says).
-        if let Some(done) = already_refunded(&self.order(tid).await?, amount) {
+        if amount <= 0 {
+            return Err(PaymentError::Declined(format!(
+                "cancel amount {amount} must be positive"
+            )));
+        }
+        let order = self.order(tid).await?;
+        if !matches!(order.status()?, PaymentStatus::Approved { .. }) {
+            return Err(never_approved(tid, &order.status));
+        }
+        // One refund per tid: a retry finds the earlier one in the order's status.
+        if let Some(done) = already_refunded(&order, amount) {
             return done;
         }
         let body = CancelBody {
@@ -380,207 +496,92 @@ impl PaymentGateway for KakaoPay {
             tid,
             cancel_amount: amount,
             cancel_tax_free_amount: 0,
+            cancel_available_amount: order.cancellable(),
         };
         let message = match self.post::<_, IgnoredAny>(CANCEL, &body).await {
             Ok(_) => return Ok(()),
-            Err(Failure::Rejected { body, .. }) if says_already_cancelled(&body) => return Ok(()),
-            Err(Failure::Rejected { message, .. }) => message,
+            Err(Failure::Rejected(message)) => message,
             Err(e) => return Err(e.into()),
         };
-        // A concurrent retry may have refunded between the check and this cancel.
+        // Kakao refuses when the cancellable amount moved since the lookup: a
+        // concurrent retry refunded first. The order's status tells.
         match self.order(tid).await {
             Ok(order) => {
                 already_refunded(&order, amount).unwrap_or(Err(PaymentError::Declined(message)))
             }
-            Err(Failure::Rejected { .. }) => Err(PaymentError::Declined(message)),
+            Err(Failure::Rejected(_)) => Err(PaymentError::Declined(message)),
             Err(e) => Err(e.into()),
         }
     }
-}
 
-#[derive(Debug)]
-struct FakePayment {
-    order_id: String,
-    user_id: String,
-    amount: i64,
-    approved: bool,
-    /// Set by the first cancel; later cancels of the tid have no effect.
-    cancelled: bool,
-    refunded: i64,
-}
-
-/// An in-process payment provider that keeps Kakao Pay's rules (and the port's
-/// idempotency), with knobs to make it slow, flaky or refusing in tests.
-#[derive(Debug, Default)]
-pub struct FakeGateway {
-    payments: Mutex<HashMap<String, FakePayment>>,
-    delay: Mutex<Duration>,
-    fail_next: AtomicUsize,
-    decline_all: AtomicBool,
-}
-
-impl FakeGateway {
-    /// The `pg_token` the fake refuses (every other token approves).
-    pub const DECLINE_TOKEN: &'static str = "decline";
-
-    pub fn new() -> Self {
-        Self::default()
+    async fn status(&self, tid: &str) -> Result<PaymentStatus, PaymentError> {
+        Ok(self.order(tid).await?.status()?)
     }
-
-    /// Every later call sleeps this long before answering.
-    pub fn set_delay(&self, delay: Duration) {
-        *lock(&self.delay) = delay;
-    }
-
-    /// The next `n` calls answer `Unavailable` (without any effect).
-    pub fn fail_next(&self, n: usize) {
-        self.fail_next.store(n, Ordering::SeqCst);
-    }
-
-    /// While on, every call answers `Declined` (without any effect).
-    pub fn decline_all(&self, on: bool) {
-        self.decline_all.store(on, Ordering::SeqCst);
-    }
-
-    /// The approved amount of `tid`, if it was approved.
-    pub fn approved_amount(&self, tid: &str) -> Option<i64> {
-        lock(&self.payments)
-            .get(tid)
-            .filter(|p| p.approved)
-            .map(|p| p.amount)
-    }
-
-    /// How much of `tid` was refunded (0 if nothing, or if it is unknown).
-    pub fn refunded_amount(&self, tid: &str) -> i64 {
-        lock(&self.payments).get(tid).map_or(0, |p| p.refunded)
-    }
-
-    /// How many distinct tids were approved.
-    pub fn approvals(&self) -> usize {
-        lock(&self.payments).values().filter(|p| p.approved).count()
-    }
-
-    /// How many distinct approved tids were refunded.
-    pub fn refunds(&self) -> usize {
-        lock(&self.payments)
-            .values()
-            .filter(|p| p.approved && p.cancelled)
-            .count()
-    }
-
-    /// Applies the test knobs in order: delay, injected failure, decline-all.
-    async fn knobs(&self) -> Result<(), PaymentError> {
-        let delay = *lock(&self.delay);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let injected = self
-            .fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if injected {
-            return Err(PaymentError::Unavailable(
-                "fake gateway: injected failure".into(),
-            ));
-        }
-        if self.decline_all.load(Ordering::SeqCst) {
-            return Err(PaymentError::Declined(
-                "fake gateway: declining every call".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The maps stay consistent even if a holder panicked (every update is one statement).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn declined(msg: &str) -> PaymentError {
-    PaymentError::Declined(msg.to_owned())
 }
 
 #[async_trait]
-impl PaymentGateway for FakeGateway {
-    async fn ready(&self, req: &PaymentRequest) -> Result<PaymentReady, PaymentError> {
-        self.knobs().await?;
-        if req.amount <= 0 {
-            return Err(declined("total_amount must be positive"));
-        }
-        if req.quantity == 0 {
-            return Err(declined("quantity must be positive"));
-        }
-        let tid = format!("T{}", uuid::Uuid::new_v4().simple());
-        lock(&self.payments).insert(
-            tid.clone(),
-            FakePayment {
-                order_id: req.order_id.clone(),
-                user_id: req.user_id.clone(),
-                amount: req.amount,
-                approved: false,
-                cancelled: false,
-                refunded: 0,
-            },
-        );
-        Ok(PaymentReady {
-            redirect_url: format!("fake-pay://approve/{tid}"),
+impl SubscriptionGateway for KakaoPay {
+    async fn charge(&self, c: &SubscriptionCharge) -> Result<PaymentApproved, PaymentError> {
+        let answer: ApproveAnswer = self
+            .post(
+                SUBSCRIPTION,
+                &ChargeBody {
+                    cid: &self.cid,
+                    sid: &c.sid,
+                    partner_order_id: &c.order_id,
+                    partner_user_id: &c.user_id,
+                    item_name: &c.item_name,
+                    quantity: c.quantity,
+                    total_amount: c.amount,
+                    tax_free_amount: 0,
+                },
+            )
+            .await?;
+        let tid = answer.tid.ok_or_else(|| {
+            PaymentError::Unavailable("Kakao Pay charged a subscription without a tid".into())
+        })?;
+        Ok(PaymentApproved {
             tid,
+            amount: answer.amount.total,
+            sid: Some(answer.sid.unwrap_or_else(|| c.sid.clone())),
         })
     }
 
-    async fn approve(
-        &self,
-        tid: &str,
-        order_id: &str,
-        user_id: &str,
-        pg_token: &str,
-    ) -> Result<PaymentApproved, PaymentError> {
-        self.knobs().await?;
-        let mut payments = lock(&self.payments);
-        let p = payments
-            .get_mut(tid)
-            .ok_or_else(|| declined("unknown tid"))?;
-        if p.order_id != order_id || p.user_id != user_id {
-            return Err(declined("order or user does not match the payment"));
-        }
-        let approved = PaymentApproved {
-            tid: tid.to_owned(),
-            amount: p.amount,
+    async fn deactivate(&self, sid: &str) -> Result<(), PaymentError> {
+        let body = SidBody {
+            cid: &self.cid,
+            sid,
         };
-        if p.approved {
-            return Ok(approved);
+        let message = match self
+            .post::<_, SubscriptionAnswer>(SUBSCRIPTION_INACTIVE, &body)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(Failure::Rejected(message)) => message,
+            Err(e) => return Err(e.into()),
+        };
+        // Ending it twice is fine: the status says whether it already ended.
+        match self.subscription(sid).await {
+            Ok(state) if !state.active => Ok(()),
+            Ok(_) => Err(PaymentError::Declined(message)),
+            Err(e @ PaymentError::Unavailable(_)) => Err(e),
+            Err(PaymentError::Declined(_)) => Err(PaymentError::Declined(message)),
         }
-        if p.cancelled {
-            return Err(declined("the payment was cancelled before approval"));
-        }
-        if pg_token == Self::DECLINE_TOKEN {
-            return Err(declined("pg_token refused"));
-        }
-        p.approved = true;
-        Ok(approved)
     }
 
-    async fn cancel(&self, tid: &str, amount: i64) -> Result<(), PaymentError> {
-        self.knobs().await?;
-        let mut payments = lock(&self.payments);
-        let p = payments
-            .get_mut(tid)
-            .ok_or_else(|| declined("unknown tid"))?;
-        if amount <= 0 {
-            return Err(declined("cancel_amount must be positive"));
-        }
-        if amount > p.amount {
-            return Err(declined("cancel_amount exceeds the payment amount"));
-        }
-        if p.cancelled {
-            return Ok(());
-        }
-        p.cancelled = true;
-        // A payment that was never approved is voided: nothing was charged.
-        if p.approved {
-            p.refunded = amount;
-        }
-        Ok(())
+    async fn subscription(&self, sid: &str) -> Result<SubscriptionState, PaymentError> {
+        let answer: SubscriptionAnswer = self
+            .post(
+                SUBSCRIPTION_STATUS,
+                &SidBody {
+                    cid: &self.cid,
+                    sid,
+                },
+            )
+            .await?;
+        Ok(SubscriptionState {
+            sid: sid.to_owned(),
+            active: answer.status == "ACTIVE",
+        })
     }
 }

@@ -289,6 +289,19 @@ async fn smtp_bad_configuration_is_an_error() {
         let err = SmtpMailer::new(&SmtpConfig::new("smtp://127.0.0.1:25", from)).unwrap_err();
         assert!(format!("{err:#}").contains("sender"), "{from:?}: {err:#}");
     }
+    // lettre logs in only when the URL has a password: a user alone would send
+    // unauthenticated, so it is refused (and the error does not print a password).
+    for url in [
+        "smtp://user@smtp.example.com:587?tls=required",
+        "smtps://user:@smtp.example.com:465",
+        "smtps://us%40er@smtp.example.com",
+    ] {
+        let err = SmtpMailer::new(&SmtpConfig::new(url, FROM)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("no password"),
+            "{url:?}: {err:#}"
+        );
+    }
     // The TLS variants build (they connect only when sending).
     for url in [
         "smtps://user:pass@smtp.example.com:465",

@@ -1,9 +1,14 @@
-//! The `PaymentGateway` port: what shop and ticketing need from a payment provider.
+//! The payment ports: what shop, ticketing and billing need from a payment provider.
 //! Adapters: Kakao Pay (real HTTP client) and an embedded fake that behaves the same.
 //!
 //! Amounts are integer KRW. Every call is keyed by the provider's transaction id
 //! (`tid`) so retries are safe: approving or cancelling the same `tid` twice has one
 //! effect, and the second call answers like the first.
+//!
+//! Kakao Pay's cancel API refunds an *approved* payment. A payment that was readied but
+//! never approved cannot be cancelled: nothing was charged, and Kakao lets it expire
+//! (after 15 minutes). Callers that abandon a payment look it up with
+//! [`PaymentGateway::status`] and refund only what was taken.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,19 +31,59 @@ pub struct PaymentRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentReady {
     pub tid: String,
-    /// Where to send the buyer to approve (Kakao's `next_redirect_pc_url`).
+    /// Where to send a desktop buyer to approve (Kakao's `next_redirect_pc_url`).
     pub redirect_url: String,
+    /// The same for a mobile web browser (`next_redirect_mobile_url`).
+    pub mobile_redirect_url: Option<String>,
+    /// The same inside a mobile app (`next_redirect_app_url`).
+    pub app_redirect_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentApproved {
     pub tid: String,
     pub amount: i64,
+    /// The subscription id Kakao issues when the payment ran under a subscription
+    /// merchant code ([`SubscriptionGateway`]); later charges use it. `None` otherwise.
+    pub sid: Option<String>,
+}
+
+/// Where a payment stands at the provider (Kakao's order lookup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentStatus {
+    /// Readied and not approved (yet): nothing was charged; it expires by itself.
+    Pending,
+    /// Approved: `amount` was charged and `refunded` of it was given back since.
+    Approved { amount: i64, refunded: i64 },
+    /// Ended without a charge: the buyer quit, or authentication or approval failed.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionCharge {
+    /// The `sid` from the approval of the subscription's first payment.
+    pub sid: String,
+    /// A new order id for this charge (Kakao's `partner_order_id`).
+    pub order_id: String,
+    /// The same user id as the first payment (Kakao's `partner_user_id`).
+    pub user_id: String,
+    pub item_name: String,
+    pub quantity: u32,
+    pub amount: i64,
+}
+
+/// A subscription at the provider (Kakao's subscription status lookup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionState {
+    pub sid: String,
+    /// Whether later charges can still use it (Kakao's `ACTIVE` / `INACTIVE`).
+    pub active: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
-    /// The provider refused: card declined, buyer cancelled, token invalid or expired.
+    /// The provider refused: card declined, buyer cancelled, token invalid or expired,
+    /// a payment that was never approved, an inactive subscription.
     #[error("payment declined: {0}")]
     Declined(String),
     /// The provider could not be reached or answered nonsense; the outcome is unknown
@@ -49,9 +94,11 @@ pub enum PaymentError {
 
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
-    /// Starts a payment; the buyer approves at `redirect_url`.
+    /// Starts a payment; the buyer approves at `redirect_url` (or the mobile ones).
     async fn ready(&self, req: &PaymentRequest) -> Result<PaymentReady, PaymentError>;
-    /// Completes it with the token the provider gave the buyer (`pg_token`).
+    /// Completes it with the token the provider gave the buyer (`pg_token`). Kakao
+    /// refuses a second approval of a `tid`; adapters answer a retry by the same order
+    /// and user like the first (they look the payment up), so a lost answer is safe.
     async fn approve(
         &self,
         tid: &str,
@@ -59,8 +106,24 @@ pub trait PaymentGateway: Send + Sync + 'static {
         user_id: &str,
         pg_token: &str,
     ) -> Result<PaymentApproved, PaymentError>;
-    /// Refunds `amount` of an approved payment (or voids a ready one).
+    /// Refunds `amount` of an approved payment, once: a repeat answers like the first.
+    /// A payment that was never approved is `Declined` (nothing to refund; it expires).
     async fn cancel(&self, tid: &str, amount: i64) -> Result<(), PaymentError>;
+    /// Where the payment stands (a `tid` the provider does not know is `Declined`).
+    async fn status(&self, tid: &str) -> Result<PaymentStatus, PaymentError>;
+}
+
+/// Recurring payments (the PRO plan). The gateway runs under the subscription merchant
+/// code: the first payment is `ready` → buyer → `approve` as usual, and its approval
+/// carries the `sid`; later charges need no buyer. Refunds are `cancel` as usual.
+#[async_trait]
+pub trait SubscriptionGateway: PaymentGateway {
+    /// Charges an active subscription again (no redirect; approved or declined at once).
+    async fn charge(&self, c: &SubscriptionCharge) -> Result<PaymentApproved, PaymentError>;
+    /// Ends the subscription: later charges are declined. Ending it twice is fine.
+    async fn deactivate(&self, sid: &str) -> Result<(), PaymentError>;
+    /// Whether the subscription is still active.
+    async fn subscription(&self, sid: &str) -> Result<SubscriptionState, PaymentError>;
 }
 
 /// A declined payment is 402 `payment_declined`; an unreachable provider is 502

@@ -81,7 +81,8 @@ pub struct Config {
     pub shop_max_unpaid_units_per_product: i64,
     /// How often expired unpaid orders are swept.
     pub shop_sweep_every_ms: u64,
-    /// Kakao Pay (`[kakaopay] cid, secret_key, base_url?`); the embedded fake gateway when absent.
+    /// Kakao Pay (`[kakaopay] cid, secret_key, subscription_cid?, base_url?`); the embedded
+    /// fake gateway when absent.
     pub kakaopay: Option<KakaoPayConfig>,
     /// How long seats stay held for payment.
     pub ticketing_hold_secs: u64,

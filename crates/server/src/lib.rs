@@ -26,7 +26,7 @@ use surge_kernel::auth::Authenticator;
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::{Foundation, Module};
-use surge_kernel::payment::PaymentGateway;
+use surge_kernel::payment::{PaymentGateway, SubscriptionGateway};
 use surge_kernel::ports::{Cache, ChatNotifier, EventBus, Mailer, Notifier, PubSub};
 use surge_kernel::waiting_room::WaitingRoom;
 
@@ -59,6 +59,9 @@ pub struct App {
     pub partner: Arc<surge_partner::Partner>,
     /// The embedded payment gateway, when no real provider is configured.
     pub fake_gateway: Option<Arc<FakeGateway>>,
+    /// Recurring payments (for the PRO plan): Kakao Pay under `subscription_cid`, or an
+    /// embedded recurring fake without Kakao Pay; none if Kakao Pay has no subscription CID.
+    pub subscriptions: Option<Arc<dyn SubscriptionGateway>>,
     /// The embedded mailer (records and logs), when no SMTP server is configured.
     pub recording_mailer: Option<Arc<RecordingMailer>>,
     /// Where the API is served: "embedded" or "scaled", with the adapters chosen.
@@ -233,6 +236,13 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             (fake.clone(), Some(fake))
         }
     };
+    let subscriptions: Option<Arc<dyn SubscriptionGateway>> = match &cfg.kakaopay {
+        Some(k) if k.subscription_cid.is_some() => {
+            Some(Arc::new(KakaoPay::for_subscriptions(k.clone())?))
+        }
+        Some(_) => None,
+        None => Some(Arc::new(FakeGateway::recurring())),
+    };
     let shop_cfg = surge_shop::ShopConfig {
         payment_window: Duration::from_secs(cfg.shop_payment_window_secs),
         sweep_every: Duration::from_millis(cfg.shop_sweep_every_ms.max(10)),
@@ -355,6 +365,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         ticketing,
         partner,
         fake_gateway,
+        subscriptions,
         recording_mailer,
         describe,
     })

@@ -100,6 +100,7 @@ matrix! {
         assert_eq!(gateway.approvals(), 1, "charged once");
         let tid = started["tid"].as_str().unwrap();
         assert_eq!(gateway.approved_amount(tid), Some(37_000));
+        assert_eq!(gateway.calls(tid).approve, 1, "the failed try reached nothing; the paid order answers retries itself");
         assert_eq!(coupon_status(&app, &buyer).await, "USED");
         assert_eq!(stock(&app, &pid).await, 8);
 
@@ -111,6 +112,7 @@ matrix! {
             app.get(&format!("/api/v1/shop/orders/{id}"), Some(&buyer.access)).await.1["status"] == "REFUNDED"
         }).await;
         assert_eq!(gateway.refunded_amount(tid), 37_000);
+        assert_eq!(gateway.calls(tid).cancel, 1, "refunded by one call");
         assert_eq!(stock(&app, &pid).await, 10);
         assert_eq!(coupon_status(&app, &buyer).await, "USED", "a paid coupon stays spent");
 
@@ -124,6 +126,8 @@ matrix! {
         };
         app.app_foundation.bus.publish(&event).await.unwrap();
         app.app_foundation.bus.publish(&event).await.unwrap();
+        // Each delivery asks the gateway again (cancel is once per tid there); wait for them.
+        app.eventually(|| async { gateway.calls(tid).cancel == 3 }).await;
         assert_eq!(gateway.refunds(), 1);
         assert_eq!(gateway.refunded_amount(tid), 37_000, "never refunded twice");
         assert_eq!(stock(&app, &pid).await, 10, "stock released once");
@@ -145,14 +149,17 @@ matrix! {
         let (_, o) = order(&app, &buyer, "d1", json!({"lines": [{"product_id": pid, "quantity": 1}], "shipping_address": addr(), "coupon_id": c["coupon_id"]})).await;
         let id = o["id"].as_str().unwrap();
         assert_eq!(stock(&app, &pid).await, 0);
-        app.post(&format!("/api/v1/shop/orders/{id}/payment"), Some(&buyer.access), json!({})).await;
+        let (_, started) = app.post(&format!("/api/v1/shop/orders/{id}/payment"), Some(&buyer.access), json!({})).await;
+        let tid = started["tid"].as_str().unwrap().to_owned();
         let (s, b) = app.post(&format!("/api/v1/shop/orders/{id}/payment/approve"), Some(&buyer.access), json!({"pg_token": "decline"})).await;
         assert_problem(s, &b, 402, "payment_declined");
         let (_, o) = app.get(&format!("/api/v1/shop/orders/{id}"), Some(&buyer.access)).await;
         assert_eq!(o["status"], "CANCELLED");
         assert_eq!(stock(&app, &pid).await, 1, "stock back");
         assert_eq!(coupon_status(&app, &buyer).await, "AVAILABLE", "coupon back");
-        assert_eq!(app.gateway.as_ref().unwrap().approvals(), 0);
+        let gw = app.gateway.as_ref().unwrap();
+        assert_eq!(gw.approvals(), 0);
+        assert_eq!((gw.calls(&tid).approve, gw.calls(&tid).cancel), (1, 0), "one declined approval, nothing to refund");
     }
 
     async fn admins_fulfil_orders_through_legal_steps_only(app) {

@@ -196,7 +196,7 @@ pub async fn event_bus(bus: &dyn EventBus) {
 }
 
 pub async fn payment_gateway(g: &dyn surge_kernel::payment::PaymentGateway, approve_token: &str) {
-    use surge_kernel::payment::{PaymentApproved, PaymentError, PaymentRequest};
+    use surge_kernel::payment::{PaymentError, PaymentRequest, PaymentStatus};
 
     let req = PaymentRequest {
         order_id: key("order"),
@@ -211,31 +211,67 @@ pub async fn payment_gateway(g: &dyn surge_kernel::payment::PaymentGateway, appr
     let ready = g.ready(&req).await.unwrap();
     assert!(!ready.tid.is_empty(), "ready gives a tid");
     assert!(!ready.redirect_url.is_empty(), "ready gives a redirect URL");
+    assert!(
+        ready.mobile_redirect_url.is_some() && ready.app_redirect_url.is_some(),
+        "ready keeps the mobile web and app redirect URLs"
+    );
+    assert_eq!(g.status(&ready.tid).await.unwrap(), PaymentStatus::Pending);
     let other = g.ready(&req).await.unwrap();
     assert_ne!(other.tid, ready.tid, "every ready gets its own tid");
+
+    // A payment that was never approved cannot be cancelled: nothing was charged.
+    let void = g.cancel(&other.tid, req.amount).await;
+    assert!(
+        matches!(void, Err(PaymentError::Declined(_))),
+        "cancelling a payment that was never approved is declined: {void:?}"
+    );
+    assert_eq!(g.status(&other.tid).await.unwrap(), PaymentStatus::Pending);
 
     let approved = g
         .approve(&ready.tid, &req.order_id, &req.user_id, approve_token)
         .await
         .unwrap();
     assert_eq!(
-        approved,
-        PaymentApproved {
-            tid: ready.tid.clone(),
-            amount: req.amount
-        },
+        (approved.tid.as_str(), approved.amount),
+        (ready.tid.as_str(), req.amount),
         "the approved amount is the requested one"
     );
     let again = g
         .approve(&ready.tid, &req.order_id, &req.user_id, approve_token)
         .await
         .unwrap();
-    assert_eq!(again, approved, "approving twice answers like the first");
+    assert_eq!(
+        (again.tid, again.amount),
+        (approved.tid.clone(), approved.amount),
+        "approving twice answers like the first"
+    );
+    let stranger = g
+        .approve(&ready.tid, &req.order_id, &key("user"), approve_token)
+        .await;
+    assert!(
+        matches!(stranger, Err(PaymentError::Declined(_))),
+        "another user's retry is declined: {stranger:?}"
+    );
+    assert_eq!(
+        g.status(&ready.tid).await.unwrap(),
+        PaymentStatus::Approved {
+            amount: req.amount,
+            refunded: 0
+        }
+    );
 
     g.cancel(&ready.tid, req.amount).await.unwrap();
     g.cancel(&ready.tid, req.amount)
         .await
         .expect("cancelling twice is a no-op success");
+    assert_eq!(
+        g.status(&ready.tid).await.unwrap(),
+        PaymentStatus::Approved {
+            amount: req.amount,
+            refunded: req.amount
+        },
+        "refunded once"
+    );
 
     let unknown = g
         .approve(
@@ -248,6 +284,85 @@ pub async fn payment_gateway(g: &dyn surge_kernel::payment::PaymentGateway, appr
     assert!(
         matches!(unknown, Err(PaymentError::Declined(_))),
         "approving an unknown tid is declined: {unknown:?}"
+    );
+}
+
+/// Recurring payments: the first payment's approval carries a `sid`; later charges need
+/// no buyer; a deactivated subscription is not charged.
+pub async fn subscription_gateway(
+    g: &dyn surge_kernel::payment::SubscriptionGateway,
+    approve_token: &str,
+) {
+    use surge_kernel::payment::{PaymentError, PaymentRequest, PaymentStatus, SubscriptionCharge};
+
+    let user_id = key("user");
+    let first = PaymentRequest {
+        order_id: key("sub-order"),
+        user_id: user_id.clone(),
+        item_name: "PRO plan".into(),
+        quantity: 1,
+        amount: 9_900,
+        approval_url: "https://surge.example/sub/approve".into(),
+        cancel_url: "https://surge.example/sub/cancel".into(),
+        fail_url: "https://surge.example/sub/fail".into(),
+    };
+    let ready = g.ready(&first).await.unwrap();
+    let approved = g
+        .approve(&ready.tid, &first.order_id, &user_id, approve_token)
+        .await
+        .unwrap();
+    assert_eq!(approved.amount, 9_900);
+    let sid = approved
+        .sid
+        .clone()
+        .expect("the first approval carries a sid");
+    assert!(g.subscription(&sid).await.unwrap().active);
+
+    let charge = SubscriptionCharge {
+        sid: sid.clone(),
+        order_id: key("renewal"),
+        user_id: user_id.clone(),
+        item_name: "PRO plan".into(),
+        quantity: 1,
+        amount: 9_900,
+    };
+    let renewal = g.charge(&charge).await.unwrap();
+    assert_eq!(renewal.amount, 9_900);
+    assert_ne!(renewal.tid, ready.tid, "each charge is its own payment");
+    assert_eq!(
+        g.status(&renewal.tid).await.unwrap(),
+        PaymentStatus::Approved {
+            amount: 9_900,
+            refunded: 0
+        }
+    );
+    g.cancel(&renewal.tid, 9_900).await.unwrap();
+
+    let unknown = g
+        .charge(&SubscriptionCharge {
+            sid: key("no-such-sid"),
+            ..charge.clone()
+        })
+        .await;
+    assert!(
+        matches!(unknown, Err(PaymentError::Declined(_))),
+        "{unknown:?}"
+    );
+
+    g.deactivate(&sid).await.unwrap();
+    g.deactivate(&sid)
+        .await
+        .expect("ending a subscription twice is fine");
+    assert!(!g.subscription(&sid).await.unwrap().active);
+    let after = g
+        .charge(&SubscriptionCharge {
+            order_id: key("renewal"),
+            ..charge
+        })
+        .await;
+    assert!(
+        matches!(after, Err(PaymentError::Declined(_))),
+        "an ended subscription is not charged: {after:?}"
     );
 }
 

@@ -25,7 +25,7 @@ use surge_kernel::auth::AuthUser;
 use surge_kernel::clock::Clock;
 use surge_kernel::events::{enqueue, is_handled, mark_handled, EventEnvelope, OutboxSignal};
 use surge_kernel::page::{Page, PageQuery};
-use surge_kernel::payment::{PaymentError, PaymentGateway, PaymentRequest};
+use surge_kernel::payment::{PaymentError, PaymentGateway, PaymentRequest, PaymentStatus};
 use surge_kernel::ports::{
     Cache, EventHandler, Mail, Mailer, NewNotification, Notifier, UserDirectory,
 };
@@ -810,13 +810,27 @@ impl Reservations {
             .clone()
             .ok_or_else(|| ApiError::conflict("payment_not_started", "start the payment first"))?;
         if r.expires_at <= self.clock.now_ms() {
-            // Too late: end the hold and void the started payment, taking no money.
+            // Too late: end the hold. A payment never approved takes no money and simply
+            // expires at the provider; one approved by an earlier attempt whose answer was
+            // lost is refunded what was taken (from the outbox, with the hold's end).
+            let taken = match self.gateway.status(&tid).await {
+                Ok(PaymentStatus::Approved {
+                    amount,
+                    refunded: 0,
+                }) => amount,
+                Ok(_) => 0,
+                Err(e) => return Err(e.into()),
+            };
+            let now = self.clock.now_ms();
             let txn = self.db.begin().await?;
-            end_hold(&txn, id, EXPIRED, self.clock.now_ms()).await?;
-            txn.commit().await?;
-            if let Err(e) = self.gateway.cancel(&tid, 0).await {
-                tracing::warn!(error = %e, %tid, "voiding an expired hold's payment failed");
+            end_hold(&txn, id, EXPIRED, now).await?;
+            if taken > 0 {
+                // Harmless if another path asked too: the refund is once per tid.
+                self.request_refund(&txn, id, &tid, taken, false, now)
+                    .await?;
             }
+            txn.commit().await?;
+            self.outbox.wake();
             return Err(hold_expired());
         }
         let approved = match self

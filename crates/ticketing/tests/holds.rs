@@ -100,8 +100,9 @@ matrix! {
         let a = app.user("flyer@example.com", "비행자").await;
         let (_, h) = hold(&app, &a, "k", fid, &[seat_id(&map, "1A"), seat_id(&map, "2A")], None).await;
         let hid = h["id"].as_str().unwrap();
-        let (s, _) = app.post(&format!("/api/v1/ticketing/holds/{hid}/payment"), Some(&a.access), json!({})).await;
+        let (s, started) = app.post(&format!("/api/v1/ticketing/holds/{hid}/payment"), Some(&a.access), json!({})).await;
         assert_eq!(s, StatusCode::OK);
+        let tid = started["tid"].as_str().unwrap().to_owned();
         // A double-click storm on "pay": one confirmation, everyone sees it, no refund.
         let approve_path = format!("/api/v1/ticketing/holds/{hid}/payment/approve");
         let approvals = join_all((0..10).map(|_| app.post(&approve_path, Some(&a.access), json!({"pg_token": "ok"})))).await;
@@ -111,7 +112,10 @@ matrix! {
         }
         let r = approvals[0].1.clone();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(app.gateway.as_ref().unwrap().refunds(), 0, "a confirmed reservation is never refunded by a concurrent approval");
+        let gw = app.gateway.clone().unwrap();
+        assert_eq!(gw.refunds(), 0, "a confirmed reservation is never refunded by a concurrent approval");
+        assert_eq!((gw.approvals(), gw.approved_amount(&tid)), (1, Some(339_000)), "charged once");
+        assert_eq!(gw.calls(&tid).cancel, 0, "the gateway was never asked to refund");
         assert_eq!(r["total"], 250_000 + 89_000);
         let codes: HashSet<&str> = r["seats"].as_array().unwrap().iter().map(|s| s["ticket_code"].as_str().unwrap()).collect();
         assert_eq!(codes.len(), 2, "one ticket per seat: {r}");
@@ -197,6 +201,7 @@ matrix! {
         app.eventually(|| { let (app, a, hid) = (&app, &a, hid.clone());
             async move { app.get(&format!("/api/v1/ticketing/reservations/{hid}"), Some(&a.access)).await.1["status"] == "CANCELLED" } }).await;
         assert_eq!(app.gateway.as_ref().unwrap().refunded_amount(&tid), 89_000);
+        assert_eq!(app.gateway.as_ref().unwrap().calls(&tid).cancel, 1, "refunded by one call");
         let (_, map) = seats(&app, fid, None, None).await;
         assert_eq!(status_of(&map, "2B"), "available");
         let (s, e) = app.post(&format!("/api/v1/ticketing/reservations/{hid}/cancel"), Some(&a.access), json!({})).await;
@@ -337,11 +342,58 @@ async fn approval_after_expiry_takes_no_money() {
         )
         .await;
     assert_problem(s, &e, 409, "hold_expired");
+    let gw = app.gateway.as_ref().unwrap();
+    assert_eq!(gw.approved_amount(&tid), None, "nothing was charged");
+    // A payment never approved is not cancelled (Kakao refuses that): it expires.
     assert_eq!(
-        app.gateway.as_ref().unwrap().approved_amount(&tid),
-        None,
-        "nothing was charged"
+        (gw.calls(&tid).approve, gw.calls(&tid).cancel),
+        (0, 0),
+        "the gateway was asked neither to approve nor to void it"
     );
+}
+
+/// An earlier approval went through at the provider but its answer was lost; by the
+/// retry the hold has run out: the retry approves nothing again, and the amount taken
+/// is refunded, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_approval_of_a_hold_that_ran_out_is_refunded_in_full() {
+    let app = app_without_sweeper().await;
+    let (a, fid, hid, tid) = started_hold(&app).await;
+    let gw = app.gateway.clone().unwrap();
+    let (order_id, user_id) = (hid.clone(), a.user_id.clone());
+    // The provider approves; the answer never reaches Surge.
+    let taken =
+        surge_kernel::payment::PaymentGateway::approve(&*gw, &tid, &order_id, &user_id, "t")
+            .await
+            .unwrap();
+    assert_eq!(taken.amount, 89_000);
+    app.clock.advance_secs(10 * 60 + 1);
+    let (s, e) = app
+        .post(
+            &format!("/api/v1/ticketing/holds/{hid}/payment/approve"),
+            Some(&a.access),
+            json!({"pg_token": "t"}),
+        )
+        .await;
+    assert_problem(s, &e, 409, "hold_expired");
+    app.eventually(|| {
+        let gw = gw.clone();
+        let tid = tid.clone();
+        async move { gw.refunded_amount(&tid) == 89_000 }
+    })
+    .await;
+    assert_eq!(
+        gw.calls(&tid).approve,
+        1,
+        "the retry approved nothing again"
+    );
+    assert_eq!(
+        gw.calls(&tid).cancel,
+        1,
+        "refunded by one call, of the amount taken"
+    );
+    let (_, map) = seats(&app, &fid, None, None).await;
+    assert_eq!(status_of(&map, "2F"), "available");
 }
 
 /// The hold runs out while the provider is approving: the money taken goes back, and
