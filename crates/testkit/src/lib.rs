@@ -115,7 +115,7 @@ impl Drop for TestApp {
 }
 
 /// A fresh, empty database on the server at `url` (same server, new database name).
-async fn fresh_database(url: &str) -> String {
+pub async fn fresh_database(url: &str) -> String {
     use sea_orm::{ConnectionTrait, Database};
     let name = format!("surge_t_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(url)
