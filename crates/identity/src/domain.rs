@@ -38,7 +38,8 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+            && mailer_accepts(&e);
         ok.then_some(Email(e)).ok_or(InvalidInput::Email)
     }
     pub fn as_str(&self) -> &str {
@@ -60,6 +61,15 @@ impl Email {
             clean(subject)
         ))
     }
+}
+
+/// Whether the mailer (lettre, as `surge_infra::mail` parses recipients) takes `e` as a
+/// plain address: one it would refuse would make every mail to this user fail forever.
+fn mailer_accepts(e: &str) -> bool {
+    use std::str::FromStr;
+    lettre::Address::from_str(e).is_ok()
+        && lettre::message::Mailbox::from_str(e)
+            .is_ok_and(|m| m.name.is_none() && AsRef::<str>::as_ref(&m.email) == e)
 }
 
 /// A display nickname (2..=20 characters, Hangul welcome); `key()` is its unique form.
@@ -153,6 +163,13 @@ mod tests {
             "a b@x.com",
             "k@x..com",
             "k@@x.com",
+            // Refused by the mailer (found in an audit): such a user's mails would fail forever.
+            "x,y<z>@audit.test",
+            "a..b@example.com",
+            ".a@example.com",
+            "a.@example.com",
+            "\"quoted\"<q@example.com>",
+            "kim <kim@example.com>",
         ] {
             assert_eq!(Email::parse(bad), Err(InvalidInput::Email), "{bad}");
         }

@@ -1,7 +1,8 @@
 //! `EventBus` adapters. The in-process bus hands each event to every subscribed
-//! consumer and returns only once all of them handled it, so the outbox row stays
-//! unpublished (and is retried) until every effect happened: at least once, even
-//! across a crash, with no broker.
+//! consumer at once and returns when each has handled it or, failing that, has a retry
+//! row recorded ([`Deliveries`]): the outbox row is deleted only then, so every effect
+//! happens at least once, even across a crash, with no broker. A consumer's failure
+//! holds up only that consumer's failed event, never the relay or another consumer.
 
 use std::sync::{Arc, RwLock};
 
@@ -10,15 +11,27 @@ use futures::future::join_all;
 use surge_kernel::events::EventEnvelope;
 use surge_kernel::ports::{EventBus, EventHandler};
 
+use crate::delivery::Deliveries;
+
 struct Subscription {
     consumer: String,
     topics: Vec<String>,
     handler: Arc<dyn EventHandler>,
 }
 
-#[derive(Default)]
 pub struct LocalBus {
     subs: RwLock<Vec<Arc<Subscription>>>,
+    deliveries: Arc<Deliveries>,
+}
+
+impl LocalBus {
+    /// Failed deliveries go to `deliveries` (run its worker beside the bus).
+    pub fn new(deliveries: Arc<Deliveries>) -> Self {
+        Self {
+            subs: RwLock::new(Vec::new()),
+            deliveries,
+        }
+    }
 }
 
 #[async_trait]
@@ -32,14 +45,13 @@ impl EventBus for LocalBus {
             .filter(|s| s.topics.contains(&event.topic))
             .cloned()
             .collect();
-        let results = join_all(targets.iter().map(|s| async move {
-            s.handler.handle(event).await.map_err(|e| {
-                tracing::warn!(consumer = %s.consumer, topic = %event.topic, event_id = %event.id, error = ?e, "event handler failed; will retry");
-                e
-            })
+        let results = join_all(targets.iter().map(|s| {
+            self.deliveries
+                .deliver(&s.consumer, s.handler.as_ref(), event)
         }))
         .await;
-        results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+        // Only a failure to record a failure fails the publish (and the relay retries).
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
     }
 
@@ -49,6 +61,7 @@ impl EventBus for LocalBus {
         topics: &[&str],
         handler: Arc<dyn EventHandler>,
     ) -> anyhow::Result<()> {
+        self.deliveries.register(consumer, handler.clone());
         let mut subs = self.subs.write().unwrap_or_else(|p| p.into_inner());
         // A durable name is one consumer: subscribing again replaces it.
         subs.retain(|s| s.consumer != consumer);

@@ -80,6 +80,88 @@ async fn server(url: &str, max: u32) -> anyhow::Result<DatabaseConnection> {
         .with_context(|| format!("connecting to {}", redact(url)))
 }
 
+/// Held while migrations run, so instances started together migrate one at a time: the
+/// first applies the migrations, the others wait and then find nothing to do. A
+/// PostgreSQL advisory lock or a MariaDB/MySQL named lock, taken on a connection of its
+/// own (both are bound to the session that took them, and end with it if the process
+/// dies). SQLite needs none: its writer lock serialises the migrations already.
+pub struct MigrationLock(Option<LockConn>);
+
+enum LockConn {
+    Postgres(sea_orm::sqlx::PgConnection),
+    MySql(sea_orm::sqlx::MySqlConnection),
+}
+
+/// Any 64-bit number unique to Surge: the advisory lock's key on PostgreSQL.
+const PG_MIGRATION_LOCK: i64 = 0x5375_7267_654d_6967; // "SurgeMig"
+const MYSQL_MIGRATION_LOCK: &str = "surge_migrate";
+/// How long an instance waits for another one's migrations before giving up.
+const MIGRATION_LOCK_WAIT_SECS: i64 = 600;
+
+impl MigrationLock {
+    /// Takes the lock for the database at `url`, waiting while another instance holds it.
+    pub async fn acquire(url: &str) -> anyhow::Result<MigrationLock> {
+        use sea_orm::sqlx::{Connection, Row};
+        let context = || format!("taking the migration lock on {}", redact(url));
+        if url.starts_with("postgres") {
+            let mut conn = sea_orm::sqlx::PgConnection::connect(url)
+                .await
+                .with_context(context)?;
+            sea_orm::sqlx::query(&format!("SET lock_timeout = '{MIGRATION_LOCK_WAIT_SECS}s'"))
+                .execute(&mut conn)
+                .await
+                .with_context(context)?;
+            sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut conn)
+                .await
+                .with_context(context)?;
+            return Ok(MigrationLock(Some(LockConn::Postgres(conn))));
+        }
+        if url.starts_with("mysql") || url.starts_with("mariadb") {
+            let mut conn = sea_orm::sqlx::MySqlConnection::connect(url)
+                .await
+                .with_context(context)?;
+            let row = sea_orm::sqlx::query("SELECT GET_LOCK(?, ?)")
+                .bind(MYSQL_MIGRATION_LOCK)
+                .bind(MIGRATION_LOCK_WAIT_SECS)
+                .fetch_one(&mut conn)
+                .await
+                .with_context(context)?;
+            let got: Option<i64> = row.try_get(0).with_context(context)?;
+            anyhow::ensure!(
+                got == Some(1),
+                "another instance held the migration lock for {MIGRATION_LOCK_WAIT_SECS} s"
+            );
+            return Ok(MigrationLock(Some(LockConn::MySql(conn))));
+        }
+        Ok(MigrationLock(None))
+    }
+
+    /// Releases the lock and closes its connection (closing alone would release it too).
+    pub async fn release(self) -> anyhow::Result<()> {
+        use sea_orm::sqlx::Connection;
+        match self.0 {
+            Some(LockConn::Postgres(mut conn)) => {
+                sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(PG_MIGRATION_LOCK)
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+            }
+            Some(LockConn::MySql(mut conn)) => {
+                sea_orm::sqlx::query("SELECT RELEASE_LOCK(?)")
+                    .bind(MYSQL_MIGRATION_LOCK)
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
 /// The URL without its password, for logs and errors.
 pub fn redact(url: &str) -> String {
     match url.split_once("://") {

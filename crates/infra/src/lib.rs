@@ -5,6 +5,7 @@ pub mod bus;
 pub mod cache;
 pub mod chat;
 pub mod db;
+pub mod delivery;
 pub mod mail;
 pub mod nats;
 pub mod payment;

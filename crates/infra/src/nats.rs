@@ -2,6 +2,10 @@
 //! per (consumer name, topic). Publishing waits for the stream's ack and sets
 //! `Nats-Msg-Id` to the event id, so a relay retry inside the duplicate window is
 //! stored once; consumers are idempotent for anything older.
+//!
+//! A handler failure naks its message with the retry policy's backoff, so JetStream
+//! redelivers it later while the consumer's other messages go on; after the policy's
+//! last attempt the event becomes a dead letter ([`Deliveries`]) and is acknowledged.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +16,8 @@ use futures::StreamExt;
 use surge_kernel::events::EventEnvelope;
 use surge_kernel::ports::{EventBus, EventHandler};
 
+use crate::delivery::Deliveries;
+
 pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
@@ -19,6 +25,7 @@ pub struct NatsBus {
     prefix: String,
     stream: String,
     subscriptions: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    deliveries: Arc<Deliveries>,
 }
 
 impl Drop for NatsBus {
@@ -43,7 +50,13 @@ fn token(s: &str) -> String {
 
 impl NatsBus {
     /// Connects and makes sure the stream `<PREFIX>_EVENTS` on `<prefix>.events.>` exists.
-    pub async fn connect(url: &str, prefix: &str, max_age: Duration) -> anyhow::Result<Self> {
+    /// Failed events end as dead letters in `deliveries` (run its worker for their retries).
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        max_age: Duration,
+        deliveries: Arc<Deliveries>,
+    ) -> anyhow::Result<Self> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
@@ -66,6 +79,7 @@ impl NatsBus {
             prefix,
             stream,
             subscriptions: tokio::sync::Mutex::new(Vec::new()),
+            deliveries,
         })
     }
 
@@ -94,6 +108,37 @@ impl NatsBus {
     }
 }
 
+impl NatsBus {
+    /// A failed attempt: redelivered after the backoff, or parked and acknowledged once
+    /// the attempts are used up (redelivered again if parking it failed).
+    async fn failed(
+        deliveries: &Deliveries,
+        consumer: &str,
+        msg: &jetstream::Message,
+        event: &EventEnvelope,
+        attempts: u32,
+        error: &anyhow::Error,
+    ) -> Result<(), async_nats::Error> {
+        let policy = *deliveries.policy();
+        deliveries.note_failure(consumer, event, attempts, error);
+        if attempts < policy.max_attempts {
+            return msg
+                .ack_with(AckKind::Nak(Some(policy.delay_after(attempts))))
+                .await;
+        }
+        match deliveries
+            .dead_letter(consumer, event, attempts, error)
+            .await
+        {
+            Ok(()) => msg.ack().await,
+            Err(e) => {
+                tracing::warn!(%consumer, error = ?e, "recording a dead letter failed; redelivering");
+                msg.ack_with(AckKind::Nak(Some(policy.max_delay))).await
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl EventBus for NatsBus {
     async fn publish(&self, event: &EventEnvelope) -> anyhow::Result<()> {
@@ -113,6 +158,7 @@ impl EventBus for NatsBus {
         topics: &[&str],
         handler: Arc<dyn EventHandler>,
     ) -> anyhow::Result<()> {
+        self.deliveries.register(consumer, handler.clone());
         let stream = self.js.get_stream(&self.stream).await?;
         for topic in topics {
             let durable = format!("{}__{}", token(consumer), token(topic));
@@ -130,6 +176,8 @@ impl EventBus for NatsBus {
                 .await?;
             let handler = handler.clone();
             let name = durable.clone();
+            let consumer = consumer.to_owned();
+            let deliveries = self.deliveries.clone();
             let task = tokio::spawn(async move {
                 loop {
                     let mut messages = match pull.messages().await {
@@ -142,19 +190,26 @@ impl EventBus for NatsBus {
                     };
                     while let Some(msg) = messages.next().await {
                         let Ok(msg) = msg else { break };
-                        let outcome = match serde_json::from_slice::<EventEnvelope>(&msg.payload) {
-                            Ok(event) => handler.handle(&event).await,
+                        let event = match serde_json::from_slice::<EventEnvelope>(&msg.payload) {
+                            Ok(event) => event,
                             Err(e) => {
                                 // Unreadable forever: acknowledge so it does not block the consumer.
                                 tracing::error!(consumer = %name, error = %e, "dropping an undecodable event");
-                                Ok(())
+                                if let Err(e) = msg.ack().await {
+                                    tracing::warn!(consumer = %name, error = %e, "ack failed");
+                                }
+                                continue;
                             }
                         };
-                        let ack = match outcome {
+                        let ack = match deliveries.policy().run(handler.as_ref(), &event).await {
                             Ok(()) => msg.ack().await,
                             Err(e) => {
-                                tracing::warn!(consumer = %name, error = ?e, "event handler failed; redelivering");
-                                msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                                let attempts = msg
+                                    .info()
+                                    .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+                                    .unwrap_or(1)
+                                    .max(1);
+                                Self::failed(&deliveries, &consumer, &msg, &event, attempts, &e)
                                     .await
                             }
                         };

@@ -7,6 +7,39 @@ use surge_infra::cache::{MokaCache, RedisCache};
 use surge_infra::pubsub::{LocalPubSub, RedisPubSub};
 use surge_testkit::{configured_or_skip, contracts};
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use surge_infra::delivery::{Deliveries, RetryPolicy};
+
+struct KernelTables;
+
+impl MigratorTrait for KernelTables {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        surge_kernel::migration::migrations()
+    }
+}
+
+/// Retries and dead letters on a fresh SQLite file, with its worker running.
+async fn deliveries() -> Arc<Deliveries> {
+    let path = std::env::temp_dir().join(format!("surge-contract-{}.db", uuid::Uuid::new_v4()));
+    let dbs = surge_infra::db::connect(&format!("sqlite://{}?mode=rwc", path.display()), None, 2)
+        .await
+        .unwrap();
+    KernelTables::up(&dbs.primary, None).await.unwrap();
+    let d = Arc::new(Deliveries::new(
+        dbs.primary,
+        Arc::new(surge_kernel::clock::SystemClock),
+        RetryPolicy {
+            first_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        },
+    ));
+    tokio::spawn(d.clone().run());
+    d
+}
+
 fn prefix() -> String {
     format!("surge-contract:{}:", uuid::Uuid::new_v4().simple())
 }
@@ -39,7 +72,7 @@ async fn redis_pubsub() {
 
 #[tokio::test]
 async fn local_bus() {
-    contracts::event_bus(&LocalBus::default()).await;
+    contracts::event_bus(&LocalBus::new(deliveries().await)).await;
 }
 
 #[tokio::test]
@@ -51,6 +84,7 @@ async fn nats_bus() {
         &url,
         &format!("contract-{}", uuid::Uuid::new_v4().simple()),
         std::time::Duration::from_secs(600),
+        deliveries().await,
     )
     .await
     .unwrap();

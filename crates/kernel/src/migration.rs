@@ -1,4 +1,5 @@
-//! The kernel's own tables: outbox, processed events, idempotency keys.
+//! The kernel's own tables: outbox, processed events, idempotency keys, event retries
+//! and dead letters.
 
 use sea_orm_migration::prelude::*;
 
@@ -6,6 +7,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(CreateKernelTables),
         Box::new(OutboxDeleteOnPublish),
+        Box::new(EventRetriesAndDeadLetters),
     ]
 }
 
@@ -202,6 +204,68 @@ impl MigrationTrait for OutboxDeleteOnPublish {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Per-consumer retries of events a handler failed, and the dead letters they end as:
+/// one consumer's failing event is parked here instead of holding up the outbox.
+struct EventRetriesAndDeadLetters;
+
+impl MigrationName for EventRetriesAndDeadLetters {
+    fn name(&self) -> &str {
+        "m20261201_000003_event_retries_and_dead_letters"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventRetriesAndDeadLetters {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use schema::{big, id, index, int, text, uuid};
+        let error = |n: &str| ColumnDef::new(Alias::new(n)).text().not_null().to_owned();
+        for (table, last) in [("event_retries", "last_error"), ("dead_letters", "error")] {
+            let mut t = Table::create()
+                .table(Alias::new(table))
+                .if_not_exists()
+                .col(id())
+                .col(text("consumer", 100))
+                .col(uuid("event_id"))
+                .col(text("topic", 120))
+                .col(text("event_key", 120))
+                .col(ColumnDef::new(Alias::new("payload")).text().not_null())
+                .col(big("occurred_at"))
+                .col(int("attempts"))
+                .col(error(last))
+                .col(big("created_at"))
+                .to_owned();
+            if table == "event_retries" {
+                t.col(big("next_attempt_at"));
+            }
+            m.create_table(t).await?;
+            index(
+                m,
+                &format!("ux_{table}_consumer_event"),
+                table,
+                &["consumer", "event_id"],
+                true,
+            )
+            .await?;
+        }
+        index(
+            m,
+            "ix_event_retries_due",
+            "event_retries",
+            &["next_attempt_at"],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["dead_letters", "event_retries"] {
+            m.drop_table(Table::drop().table(Alias::new(t)).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }
 

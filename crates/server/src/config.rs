@@ -40,6 +40,13 @@ pub struct Config {
     pub nats_prefix: String,
     /// How long JetStream keeps events.
     pub nats_max_age_secs: u64,
+    /// Attempts an event handler gets (first delivery included) before the event becomes
+    /// a dead letter for that consumer.
+    pub event_max_attempts: u32,
+    /// Wait before an event handler's second attempt; doubles with each further one.
+    pub event_retry_first_delay_ms: u64,
+    /// The longest wait between two attempts.
+    pub event_retry_max_delay_secs: u64,
     /// HS256 signing key (at least 32 characters). Required unless the database is SQLite.
     pub jwt_secret: Option<SecretString>,
     /// Comma-separated subset of modules to serve (default: all).
@@ -121,6 +128,9 @@ impl Default for Config {
             nats_url: None,
             nats_prefix: "surge".into(),
             nats_max_age_secs: 7 * 24 * 60 * 60,
+            event_max_attempts: 10,
+            event_retry_first_delay_ms: 1_000,
+            event_retry_max_delay_secs: 300,
             jwt_secret: None,
             modules: None,
             bootstrap_admin_email: None,

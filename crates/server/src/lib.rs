@@ -1,6 +1,7 @@
 //! The composition root: reads configuration, picks an adapter for every port, builds
 //! each module, and assembles the HTTP application. The only crate that knows them all.
 
+pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod listen;
@@ -17,6 +18,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use secrecy::{ExposeSecret, SecretString};
 use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
 use surge_infra::chat::SlackWebhook;
+use surge_infra::delivery::{Deliveries, RetryPolicy};
 use surge_infra::mail::{RecordingMailer, SmtpMailer};
 use surge_infra::payment::{FakeGateway, KakaoPay};
 use surge_infra::redis_conn::RedisConnection;
@@ -57,6 +59,8 @@ pub struct App {
     pub shop: Arc<surge_shop::Shop>,
     pub ticketing: Arc<surge_ticketing::Ticketing>,
     pub partner: Arc<surge_partner::Partner>,
+    /// Event retries and dead letters.
+    pub deliveries: Arc<Deliveries>,
     /// The embedded payment gateway, when no real provider is configured.
     pub fake_gateway: Option<Arc<FakeGateway>>,
     /// Recurring payments (for the PRO plan): Kakao Pay under `subscription_cid`, or an
@@ -134,9 +138,13 @@ pub async fn connect_and_migrate(cfg: &Config) -> anyhow::Result<db::Databases> 
         .as_ref()
         .map(|u| u.expose_secret().to_owned());
     let dbs = db::connect(&url, read_url.as_deref(), cfg.database_max_connections).await?;
-    Migrator::up(&dbs.primary, None)
-        .await
-        .context("applying migrations")?;
+    // Replicas started together would otherwise race to create the same tables.
+    let lock = db::MigrationLock::acquire(&url).await?;
+    let migrated = Migrator::up(&dbs.primary, None).await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = ?e, "releasing the migration lock failed; it ends with its connection");
+    }
+    migrated.context("applying migrations")?;
     Ok(dbs)
 }
 
@@ -177,17 +185,28 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             Arc::new(pubsub::LocalPubSub::default()),
         ),
     };
+    let deliveries = Arc::new(Deliveries::new(
+        dbs.primary.clone(),
+        clock.clone(),
+        RetryPolicy {
+            max_attempts: cfg.event_max_attempts.max(1),
+            first_delay: Duration::from_millis(cfg.event_retry_first_delay_ms.max(1)),
+            max_delay: Duration::from_secs(cfg.event_retry_max_delay_secs.max(1)),
+            ..RetryPolicy::default()
+        },
+    ));
     let bus: Arc<dyn EventBus> = match &cfg.nats_url {
         Some(n) => Arc::new(
             surge_infra::nats::NatsBus::connect(
                 n.expose_secret(),
                 &cfg.nats_prefix,
                 Duration::from_secs(cfg.nats_max_age_secs),
+                deliveries.clone(),
             )
             .await
             .context("connecting to NATS")?,
         ),
-        None => Arc::new(bus::LocalBus::default()),
+        None => Arc::new(bus::LocalBus::new(deliveries.clone())),
     };
     let foundation = Foundation {
         db: dbs.primary,
@@ -347,9 +366,11 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         .run()
         .boxed(),
     );
+    tasks.push(deliveries.clone().run().boxed());
     tasks.push(housekeeping(foundation.clone()).boxed());
     let router = web::router(
         modules,
+        admin::module(deliveries.clone()),
         &mut tasks,
         &foundation,
         Authenticator(identity.tokens.clone()),
@@ -364,6 +385,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         shop,
         ticketing,
         partner,
+        deliveries,
         fake_gateway,
         subscriptions,
         recording_mailer,

@@ -44,12 +44,14 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 }
 
 pub fn router(
-    modules: Vec<Module>,
+    mut modules: Vec<Module>,
+    admin: Module,
     tasks: &mut Vec<BoxFuture<'static, ()>>,
     foundation: &Foundation,
     auth: Authenticator,
     cfg: &Config,
 ) -> Router {
+    modules.push(admin);
     let mut api = openapi_base();
     let mut app = Router::new();
     for m in modules {
