@@ -2,6 +2,7 @@
 //! each module, and assembles the HTTP application. The only crate that knows them all.
 
 pub mod config;
+pub mod contract;
 pub mod demo;
 pub mod web;
 
