@@ -119,3 +119,42 @@ impl From<QueryRejection> for ApiError {
         ApiError::bad_request("invalid_query", r.body_text())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Patch {
+        #[allow(dead_code)]
+        active: Option<bool>,
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        assert!(object_body::<Patch>(br#"{"active": true}"#).is_ok());
+        let e = object_body::<Patch>(b" [null]")
+            .err()
+            .map(|e| (e.status, e.code));
+        assert_eq!(e, Some((StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")));
+        let e = object_body::<Patch>(b"{").err().map(|e| e.code);
+        assert_eq!(e, Some("malformed_json"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        let with = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::CONTENT_TYPE,
+                ct.parse().unwrap_or(header::HeaderValue::from_static("x")),
+            );
+            is_json(&h)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/merge-patch+json"));
+        assert!(!with("text/plain"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}
