@@ -153,7 +153,7 @@ pub struct CallbackQuery {
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),
     responses(
         (status = 201, body = UserView),
-        (status = 409, description = "`email_taken` or `nickname_taken`", body = Problem),
+        (status = 409, description = "`email_taken` or `nickname_taken`; `idempotency_in_progress`", body = Problem),
         (status = 422, description = "`invalid_email`, `invalid_nickname`, `invalid_password`", body = Problem)))]
 async fn signup(State(s): St, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
     let user = s
@@ -335,7 +335,8 @@ async fn me(State(s): St, who: AuthUser) -> Result<Json<UserView>, ApiError> {
 /// Changes the caller's nickname.
 #[utoipa::path(patch, path = "/api/v1/identity/me", tag = "identity", request_body = UpdateMeRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 409, description = "`nickname_taken`", body = Problem)))]
+    responses((status = 200, body = UserView), (status = 409, description = "`nickname_taken`", body = Problem),
+        (status = 422, description = "`invalid_nickname`", body = Problem)))]
 async fn update_me(
     State(s): St,
     who: AuthUser,
@@ -366,6 +367,7 @@ async fn deactivate_me(State(s): St, who: AuthUser, body: Bytes) -> Result<Respo
 #[utoipa::path(post, path = "/api/v1/identity/me/password", tag = "identity", request_body = PasswordChange,
     security(("bearer" = [])),
     responses((status = 204), (status = 401, description = "`wrong_password`", body = Problem),
+        (status = 422, description = "`invalid_password`", body = Problem),
         (status = 429, description = "`rate_limited`", body = Problem)))]
 async fn change_password(
     State(s): St,
@@ -381,7 +383,7 @@ async fn change_password(
 /// Whether a nickname is free.
 #[utoipa::path(get, path = "/api/v1/identity/nicknames/{nickname}", tag = "identity",
     params(("nickname" = String, Path)),
-    responses((status = 200, body = NicknameAvailability), (status = 422, body = Problem)))]
+    responses((status = 200, body = NicknameAvailability), (status = 422, description = "`invalid_nickname`", body = Problem)))]
 async fn nickname(
     State(s): St,
     Path(nickname): Path<String>,
@@ -395,8 +397,8 @@ async fn nickname(
 
 /// Lists users (admins only).
 #[utoipa::path(get, path = "/api/v1/identity/admin/users", tag = "identity",
-    params(PageQuery, UserSearch), security(("bearer" = [])),
-    responses((status = 200, body = Page<UserView>), (status = 403, body = Problem)))]
+    params(PageQuery, UserSearch), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = Page<UserView>)))]
 async fn admin_list(
     State(s): St,
     _admin: AdminUser,
@@ -408,8 +410,9 @@ async fn admin_list(
 
 /// Changes a user's role or active flag (admins only).
 #[utoipa::path(patch, path = "/api/v1/identity/admin/users/{id}", tag = "identity",
-    request_body = AdminUpdate, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    request_body = AdminUpdate, params(("id" = Uuid, Path)), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = UserView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`cannot_demote_self`", body = Problem)))]
 async fn admin_update(
     State(s): St,
     AdminUser(admin): AdminUser,
@@ -435,7 +438,7 @@ async fn oauth_providers(State(s): St) -> Json<Vec<String>> {
 #[utoipa::path(get, path = "/api/v1/identity/oauth/{provider}/authorize", tag = "identity",
     params(("provider" = String, Path, description = "kakao, github or intra42")),
     responses((status = 303, description = "redirect to the provider; sets `surge_oauth_state`"),
-        (status = 404, body = Problem),
+        (status = 404, description = "`unknown_provider`", body = Problem),
         (status = 429, description = "`rate_limited`: too many logins started from this address", body = Problem)))]
 async fn oauth_authorize(
     State(s): St,
@@ -466,7 +469,12 @@ async fn oauth_authorize(
 /// Where the provider sends the browser back; answers with tokens (and the cookie).
 #[utoipa::path(get, path = "/api/v1/identity/oauth/{provider}/callback", tag = "identity",
     params(("provider" = String, Path), CallbackQuery),
-    responses((status = 200, body = TokenPair), (status = 400, body = Problem), (status = 502, body = Problem)))]
+    responses((status = 200, body = TokenPair),
+        (status = 400, description = "`oauth_denied`, `invalid_oauth_callback`, `invalid_oauth_state`, `oauth_code_rejected`", body = Problem),
+        (status = 403, description = "`account_deactivated`", body = Problem),
+        (status = 404, description = "`unknown_provider`", body = Problem),
+        (status = 409, description = "`nickname_taken` (no free nickname for a new account)", body = Problem),
+        (status = 502, description = "`oauth_provider_error`", body = Problem)))]
 async fn oauth_callback(
     State(s): St,
     Path(provider): Path<String>,

@@ -835,6 +835,9 @@ impl IdentityService {
         }
         let u = self.load_user(id).await?;
         let was_active = u.active;
+        // Only a real role change ends sessions (tokens carry the role); setting the
+        // role a user already has signs no one out.
+        let role_changed = role.is_some_and(|r| r.as_str() != u.role);
         let mut am: user::ActiveModel = u.into();
         if let Some(r) = role {
             am.role = Set(r.as_str().to_owned());
@@ -846,7 +849,7 @@ impl IdentityService {
         let u = am.update(&self.db).await?;
         if active == Some(false) && was_active {
             self.deactivate(id).await?;
-        } else if role.is_some() {
+        } else if role_changed {
             self.revoke_sessions(id, None).await?;
         }
         Ok(u.into())

@@ -251,6 +251,10 @@ matrix! {
         let (s, b) = app.call(Method::PATCH, &format!("/api/v1/identity/admin/users/{}", user.user_id),
             Some(&admin.access), Some(json!({"role": "KING"}))).await;
         assert_problem(s, &b, 422, "invalid_body");
+        // serde would read a struct from an array of its fields: bodies must be objects.
+        let (s, b) = app.call(Method::PATCH, &format!("/api/v1/identity/admin/users/{}", user.user_id),
+            Some(&admin.access), Some(json!([null, null]))).await;
+        assert_problem(s, &b, 422, "invalid_body");
         let (s, b) = app.call(Method::PATCH, &format!("/api/v1/identity/admin/users/{}", admin.user_id),
             Some(&admin.access), Some(json!({"active": false}))).await;
         assert_problem(s, &b, 409, "cannot_demote_self");
@@ -264,6 +268,12 @@ matrix! {
         let again = app.login("plain@example.com", "password-1234").await;
         let (_, me) = app.get("/api/v1/identity/me", Some(&again.access)).await;
         assert_eq!(me["role"], "MENTOR");
+        // Setting the role a user already has changes nothing and signs no one out.
+        let (s, b) = app.call(Method::PATCH, &format!("/api/v1/identity/admin/users/{}", admin.user_id),
+            Some(&admin.access), Some(json!({"role": "ADMIN"}))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = app.get("/api/v1/identity/me", Some(&admin.access)).await;
+        assert_eq!(s, StatusCode::OK, "the admin is still signed in: {b}");
 
         let (s, _) = app.call(Method::PATCH, &format!("/api/v1/identity/admin/users/{}", user.user_id),
             Some(&admin.access), Some(json!({"active": false}))).await;

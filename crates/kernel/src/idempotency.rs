@@ -297,7 +297,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         let bytes = <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
             .await
             .map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))?;
-        let axum::Json(body) = axum::Json::<T>::from_bytes(&bytes)?;
+        let body = crate::extract::object_body::<T>(&bytes)?;
         Ok(KeyedJson {
             key,
             request_hash: sha256_hex(&bytes),

@@ -83,7 +83,7 @@ async fn unread_count(State(s): St, who: AuthUser) -> Result<Json<UnreadCount>, 
 /// Marks notifications read: `{"ids": [...]}` or `{"all": true}`.
 #[utoipa::path(post, path = "/api/v1/notifications/read", tag = "notifications",
     request_body = MarkRead, security(("bearer" = [])),
-    responses((status = 200, body = Marked), (status = 422, body = Problem)))]
+    responses((status = 200, body = Marked), (status = 422, description = "`validation_failed`: send up to 1000 `ids` or `all: true`", body = Problem)))]
 async fn mark_read(
     State(s): St,
     who: AuthUser,
@@ -115,7 +115,8 @@ fn to_event(n: &NotificationView) -> Event {
     params(("Last-Event-ID" = Option<Uuid>, Header, description = "replay after this notification"),
            ("access_token" = Option<String>, Query, description = "for EventSource clients")),
     security(("bearer" = [])),
-    responses((status = 200, content_type = "text/event-stream", description = "`notification` events")))]
+    responses((status = 200, content_type = "text/event-stream", description = "`notification` events"),
+        (status = 400, description = "`invalid_last_event_id`", body = Problem)))]
 async fn stream(
     State(s): St,
     StreamUser(who, end): StreamUser,

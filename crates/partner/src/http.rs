@@ -83,7 +83,7 @@ fn category(s: &str) -> Result<Category, ApiError> {
 
 /// Rooms, newest first; filter by category, status and conditions.
 #[utoipa::path(get, path = "/api/v1/partner/rooms", tag = "partner", params(PageQuery, RoomFilter),
-    responses((status = 200, body = Page<RoomView>)))]
+    responses((status = 200, body = Page<RoomView>), (status = 400, description = "`invalid_filter`", body = Problem)))]
 async fn list_rooms(
     State(p): St,
     Query(page): Query<PageQuery>,
@@ -94,7 +94,7 @@ async fn list_rooms(
 
 /// Opens a room; the author is its first member.
 #[utoipa::path(post, path = "/api/v1/partner/rooms", tag = "partner", request_body = RoomDraft,
-    security(("bearer" = [])), responses((status = 201, body = RoomView), (status = 422, body = Problem)))]
+    security(("bearer" = [])), responses((status = 201, body = RoomView), (status = 422, description = "`validation_failed` (names the `field`)", body = Problem)))]
 async fn create_room(
     State(p): St,
     who: AuthUser,
@@ -105,7 +105,7 @@ async fn create_room(
 
 /// A room with its members (anonymous rooms hide names).
 #[utoipa::path(get, path = "/api/v1/partner/rooms/{id}", tag = "partner", params(("id" = Uuid, Path)),
-    responses((status = 200, body = RoomView), (status = 404, body = Problem)))]
+    security((), ("bearer" = [])), responses((status = 200, body = RoomView), (status = 404, description = "`not_found`", body = Problem)))]
 async fn get_room(
     State(p): St,
     who: Option<AuthUser>,
@@ -117,7 +117,9 @@ async fn get_room(
 /// Edits a room (author or admin); capacity never below the members.
 #[utoipa::path(patch, path = "/api/v1/partner/rooms/{id}", tag = "partner", request_body = RoomPatch,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RoomView), (status = 409, description = "`capacity_below_members`, `room_closed`", body = Problem)))]
+    responses((status = 200, body = RoomView), (status = 403, description = "`forbidden`: only the author or an admin", body = Problem), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`capacity_below_members`, `room_closed`", body = Problem),
+        (status = 422, description = "`validation_failed` (names the `field`)", body = Problem)))]
 async fn update_room(
     State(p): St,
     who: AuthUser,
@@ -129,7 +131,7 @@ async fn update_room(
 
 /// Soft-deletes a room (author or admin).
 #[utoipa::path(delete, path = "/api/v1/partner/rooms/{id}", tag = "partner", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 204), (status = 403, body = Problem)))]
+    security(("bearer" = [])), responses((status = 204), (status = 403, description = "`forbidden`: only the author or an admin", body = Problem), (status = 404, description = "`not_found`", body = Problem)))]
 async fn delete_room(
     State(p): St,
     who: AuthUser,
@@ -141,7 +143,7 @@ async fn delete_room(
 
 /// Restores a deleted room (author or admin).
 #[utoipa::path(post, path = "/api/v1/partner/rooms/{id}/restore", tag = "partner", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = RoomView)))]
+    security(("bearer" = [])), responses((status = 200, body = RoomView), (status = 403, description = "`forbidden`: only the author or an admin", body = Problem), (status = 404, description = "`not_found`", body = Problem)))]
 async fn restore_room(
     State(p): St,
     who: AuthUser,
@@ -153,7 +155,8 @@ async fn restore_room(
 /// Joins a room: never more members than capacity.
 #[utoipa::path(post, path = "/api/v1/partner/rooms/{id}/join", tag = "partner", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = RoomView), (status = 409, description = "`room_full`, `already_joined`, `room_closed`", body = Problem)))]
+    responses((status = 200, body = RoomView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`room_full`, `already_joined`, `room_closed`", body = Problem)))]
 async fn join_room(
     State(p): St,
     who: AuthUser,
@@ -165,7 +168,8 @@ async fn join_room(
 /// Leaves a room (not its author).
 #[utoipa::path(post, path = "/api/v1/partner/rooms/{id}/leave", tag = "partner", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = RoomView), (status = 409, description = "`author_cannot_leave`, `not_a_member`", body = Problem)))]
+    responses((status = 200, body = RoomView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`author_cannot_leave`, `not_a_member`, `room_closed`", body = Problem)))]
 async fn leave_room(
     State(p): St,
     who: AuthUser,
@@ -176,7 +180,8 @@ async fn leave_room(
 
 /// Closes the room and makes a match of its members (author or admin).
 #[utoipa::path(post, path = "/api/v1/partner/rooms/{id}/complete", tag = "partner", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = RoomView), (status = 409, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = RoomView), (status = 403, description = "`forbidden`: only the author or an admin", body = Problem), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`room_closed`", body = Problem)))]
 async fn complete_room(
     State(p): St,
     who: AuthUser,
@@ -187,7 +192,7 @@ async fn complete_room(
 
 /// Comments, oldest first, each with its replies.
 #[utoipa::path(get, path = "/api/v1/partner/rooms/{id}/comments", tag = "partner", params(("id" = Uuid, Path), PageQuery),
-    responses((status = 200, body = Page<CommentView>)))]
+    responses((status = 200, body = Page<CommentView>), (status = 404, description = "`not_found`", body = Problem)))]
 async fn list_comments(
     State(p): St,
     Path(id): Path<Uuid>,
@@ -198,7 +203,9 @@ async fn list_comments(
 
 /// Comments on a room, or replies to a top-level comment.
 #[utoipa::path(post, path = "/api/v1/partner/rooms/{id}/comments", tag = "partner", request_body = CommentDraft,
-    params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 201, body = CommentView)))]
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 201, body = CommentView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 422, description = "`validation_failed` (names the `field`)", body = Problem)))]
 async fn add_comment(
     State(p): St,
     who: AuthUser,
@@ -214,7 +221,9 @@ async fn add_comment(
 
 /// Edits my comment.
 #[utoipa::path(patch, path = "/api/v1/partner/comments/{id}", tag = "partner", request_body = CommentPatch,
-    params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = CommentView)))]
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommentView), (status = 403, description = "`forbidden`: not your comment", body = Problem), (status = 404, description = "`not_found`", body = Problem),
+        (status = 422, description = "`validation_failed` (names the `field`)", body = Problem)))]
 async fn edit_comment(
     State(p): St,
     who: AuthUser,
@@ -226,7 +235,8 @@ async fn edit_comment(
 
 /// Deletes my comment (or any, for admins); replies stay.
 #[utoipa::path(delete, path = "/api/v1/partner/comments/{id}", tag = "partner", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 204)))]
+    security(("bearer" = [])),
+    responses((status = 204), (status = 403, description = "`forbidden`: not your comment", body = Problem), (status = 404, description = "`not_found`", body = Problem)))]
 async fn delete_comment(
     State(p): St,
     who: AuthUser,
@@ -239,7 +249,8 @@ async fn delete_comment(
 /// Applies for a random match (202: the matcher runs right after).
 #[utoipa::path(post, path = "/api/v1/partner/random-matches", tag = "partner", request_body = ApplicationDraft,
     security(("bearer" = [])),
-    responses((status = 202, body = ApplicationView), (status = 409, description = "`already_applied`", body = Problem)))]
+    responses((status = 202, body = ApplicationView), (status = 409, description = "`already_applied`", body = Problem),
+        (status = 422, description = "`validation_failed` (conditions that do not apply to the category)", body = Problem)))]
 async fn apply(
     State(p): St,
     who: AuthUser,
@@ -270,7 +281,8 @@ async fn waiting_count(
 
 /// Cancels my waiting application in a category.
 #[utoipa::path(delete, path = "/api/v1/partner/random-matches/{category}", tag = "partner",
-    params(("category" = Category, Path)), security(("bearer" = [])), responses((status = 204), (status = 404, body = Problem)))]
+    params(("category" = Category, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, description = "`not_found`: no such category, or no waiting application", body = Problem)))]
 async fn cancel_application(
     State(p): St,
     who: AuthUser,
@@ -293,7 +305,7 @@ async fn my_matches(
 
 /// One match (members only).
 #[utoipa::path(get, path = "/api/v1/partner/matches/{id}", tag = "partner", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = MatchView), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = MatchView), (status = 404, description = "`not_found`", body = Problem)))]
 async fn get_match(
     State(p): St,
     who: AuthUser,
@@ -305,7 +317,9 @@ async fn get_match(
 /// Reviews another member, 1–5 stars, from 30 minutes after the match, once per pair.
 #[utoipa::path(post, path = "/api/v1/partner/matches/{id}/reviews", tag = "partner", request_body = ReviewDraft,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 201, body = ReviewView), (status = 409, description = "`review_not_open`, `already_reviewed`", body = Problem)))]
+    responses((status = 201, body = ReviewView), (status = 403, description = "`forbidden`", body = Problem), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`review_not_open`, `already_reviewed`", body = Problem),
+        (status = 422, description = "`validation_failed` (names the `field`)", body = Problem)))]
 async fn review(
     State(p): St,
     who: AuthUser,
@@ -328,7 +342,7 @@ async fn my_activity(State(p): St, who: AuthUser) -> Result<Json<ActivityView>, 
 
 /// The highest activity scores.
 #[utoipa::path(get, path = "/api/v1/partner/activity/leaderboard", tag = "partner", params(LeaderboardQuery),
-    responses((status = 200, body = Vec<LeaderboardEntry>)))]
+    responses((status = 200, body = Vec<LeaderboardEntry>), (status = 400, description = "`invalid_limit`", body = Problem)))]
 async fn leaderboard(
     State(p): St,
     Query(q): Query<LeaderboardQuery>,

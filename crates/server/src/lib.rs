@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod contract;
 pub mod demo;
 pub mod listen;
 pub mod web;

@@ -69,7 +69,10 @@ pub fn router(
         .route("/metrics", get(metrics))
         .with_state(foundation.clone());
     app.merge(ops)
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
+        .merge(
+            SwaggerUi::new("/docs")
+                .external_url_unchecked("/api/openapi.json", crate::contract::document(api)),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::middleware::from_fn(problem_for_bare_errors))

@@ -128,6 +128,7 @@ async fn openapi_documents_every_route_and_docs_render_offline() {
         "no undocumented or stale operations"
     );
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    error_answers_are_documented(&spec);
 
     let res = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -140,6 +141,89 @@ async fn openapi_documents_every_route_and_docs_render_offline() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "assets are served locally");
+}
+
+/// The contract generated clients rely on: every error a route gives by construction
+/// is documented, always as problem+json, and operation ids are unique.
+fn error_answers_are_documented(spec: &Value) {
+    let shared = &spec["components"]["responses"];
+    let resolve = |r: &Value| -> Value {
+        match r["$ref"].as_str() {
+            Some(rf) => {
+                let name = rf.strip_prefix("#/components/responses/").unwrap();
+                shared[name].clone()
+            }
+            None => r.clone(),
+        }
+    };
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                ids.insert(id.to_owned()),
+                "{name}: operationId {id} is unique"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            for (status, r) in responses {
+                if status.parse::<u16>().unwrap() < 400 {
+                    continue;
+                }
+                let content = resolve(r)["content"].clone();
+                let keys: Vec<&String> = content.as_object().unwrap().keys().collect();
+                assert_eq!(
+                    keys,
+                    ["application/problem+json"],
+                    "{name} {status}: {content}"
+                );
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{name} {status}"
+                );
+            }
+            let has = |s: &str| responses.contains_key(s);
+            let bearer: Vec<&Value> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|req| req.get("bearer"))
+                .collect();
+            if !bearer.is_empty() {
+                assert!(has("401"), "{name}: a bearer route documents 401");
+            }
+            if bearer
+                .iter()
+                .any(|scopes| scopes.as_array().unwrap().iter().any(|s| s == "ADMIN"))
+            {
+                assert!(has("403"), "{name}: an admin route documents 403");
+            }
+            if op.get("requestBody").is_some() {
+                for s in ["400", "413", "415", "422"] {
+                    assert!(has(s), "{name}: a route with a JSON body documents {s}");
+                }
+            }
+            if op["parameters"].as_array().is_some_and(|ps| !ps.is_empty())
+                && op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["in"] == "path" || p["in"] == "query")
+            {
+                assert!(has("400"), "{name}: a route with parameters documents 400");
+            }
+            for s in ["408", "500"] {
+                assert!(has(s), "{name}: every route documents {s}");
+            }
+        }
+    }
+    assert!(spec["components"]["schemas"]["Problem"].is_object());
+    let admin_only = &spec["paths"]["/api/v1/shop/products"]["post"]["security"];
+    assert_eq!(
+        admin_only[0]["bearer"][0], "ADMIN",
+        "admin routes name the role"
+    );
 }
 
 #[tokio::test]

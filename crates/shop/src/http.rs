@@ -142,7 +142,7 @@ async fn get_product(State(s): St, Path(id): Path<Uuid>) -> Result<Json<ProductV
 
 /// Adds a product (admins).
 #[utoipa::path(post, path = "/api/v1/shop/products", tag = "shop", request_body = ProductDraft,
-    security(("bearer" = [])), responses((status = 201, body = ProductView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 201, body = ProductView), (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn create_product(
     State(s): St,
     _a: AdminUser,
@@ -153,7 +153,9 @@ async fn create_product(
 
 /// Changes a product (admins).
 #[utoipa::path(patch, path = "/api/v1/shop/products/{id}", tag = "shop", request_body = ProductPatch,
-    params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = ProductView)))]
+    params(("id" = Uuid, Path)), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = ProductView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn update_product(
     State(s): St,
     _a: AdminUser,
@@ -165,7 +167,7 @@ async fn update_product(
 
 /// Removes a product from sale (admins; soft delete).
 #[utoipa::path(delete, path = "/api/v1/shop/products/{id}", tag = "shop", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 204), (status = 404, body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 204), (status = 404, description = "`not_found`", body = Problem)))]
 async fn delete_product(
     State(s): St,
     _a: AdminUser,
@@ -177,7 +179,9 @@ async fn delete_product(
 
 /// Adds stock (admins).
 #[utoipa::path(post, path = "/api/v1/shop/products/{id}/restock", tag = "shop", request_body = Restock,
-    params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = ProductView)))]
+    params(("id" = Uuid, Path)), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = ProductView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 422, description = "`validation_failed` (quantity 1 to 1,000,000,000)", body = Problem)))]
 async fn restock(
     State(s): St,
     _a: AdminUser,
@@ -192,7 +196,10 @@ async fn restock(
     params(("Idempotency-Key" = String, Header, description = "required; a retry replays the first answer")),
     security(("bearer" = [])),
     responses((status = 201, body = OrderView), (status = 409, description = "`out_of_stock` (names the line), `coupon_unavailable`", body = Problem),
-        (status = 400, description = "`idempotency_key_required`", body = Problem)))]
+        (status = 400, description = "`idempotency_key_required`", body = Problem),
+        (status = 404, description = "`not_found`: a product (names the line) or the saved address", body = Problem),
+        (status = 422, description = "`validation_failed` (names the line)", body = Problem),
+        (status = 503, description = "`unavailable`: stock changed too fast or the order queue is full; retry", body = Problem)))]
 async fn place_order(
     State(s): St,
     who: AuthUser,
@@ -232,7 +239,7 @@ async fn my_orders(
 
 /// One of my orders (another user's is 404).
 #[utoipa::path(get, path = "/api/v1/shop/orders/{id}", tag = "shop", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 404, description = "`not_found`", body = Problem)))]
 async fn get_order(
     State(s): St,
     who: AuthUser,
@@ -244,7 +251,9 @@ async fn get_order(
 
 /// Cancels: unpaid → CANCELLED (stock and coupon back); paid → REFUNDING → REFUNDED.
 #[utoipa::path(post, path = "/api/v1/shop/orders/{id}/cancel", tag = "shop", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 409, description = "`invalid_transition`", body = Problem)))]
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`invalid_transition`, `concurrent_update`", body = Problem)))]
 async fn cancel_order(
     State(s): St,
     who: AuthUser,
@@ -254,8 +263,12 @@ async fn cancel_order(
 }
 
 /// Starts paying for an order; answers where the buyer approves it.
-#[utoipa::path(post, path = "/api/v1/shop/orders/{id}/payment", tag = "shop", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = PaymentStarted), (status = 502, description = "`payment_unavailable`", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/shop/orders/{id}/payment", tag = "shop", operation_id = "shop_start_payment",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key replays the first answer")),
+    security(("bearer" = [])),
+    responses((status = 200, body = PaymentStarted), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`order_expired`, `order_not_payable`; `idempotency_in_progress`", body = Problem),
+        (status = 502, description = "`payment_unavailable`", body = Problem)))]
 async fn start_payment(
     State(s): St,
     who: AuthUser,
@@ -266,8 +279,10 @@ async fn start_payment(
 
 /// Completes the payment with the provider's `pg_token`; the order becomes PAID.
 #[utoipa::path(post, path = "/api/v1/shop/orders/{id}/payment/approve", tag = "shop", request_body = Approve,
-    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    operation_id = "shop_approve_payment", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 402, description = "`payment_declined` (the order is cancelled)", body = Problem),
+        (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`payment_not_started`, `order_not_payable`", body = Problem),
         (status = 502, description = "`payment_unavailable` (retry)", body = Problem)))]
 async fn approve_payment(
     State(s): St,
@@ -280,7 +295,7 @@ async fn approve_payment(
 
 /// Every order (admins), filterable by status.
 #[utoipa::path(get, path = "/api/v1/shop/admin/orders", tag = "shop", params(PageQuery, StatusFilter),
-    security(("bearer" = [])), responses((status = 200, body = Page<OrderView>)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 200, body = Page<OrderView>)))]
 async fn admin_orders(
     State(s): St,
     _a: AdminUser,
@@ -292,8 +307,10 @@ async fn admin_orders(
 
 /// Fulfilment (admins): PAID → PREPARING → SHIPPING → DELIVERED.
 #[utoipa::path(post, path = "/api/v1/shop/admin/orders/{id}/status", tag = "shop", request_body = StatusChange,
-    params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = OrderView), (status = 409, description = "`invalid_transition`", body = Problem)))]
+    params(("id" = Uuid, Path)), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = OrderView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`invalid_transition`, `concurrent_update`", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn admin_status(
     State(s): St,
     _a: AdminUser,
@@ -305,7 +322,7 @@ async fn admin_status(
 
 /// Creates a first-come coupon campaign (admins).
 #[utoipa::path(post, path = "/api/v1/shop/coupon-campaigns", tag = "shop", request_body = CampaignDraft,
-    security(("bearer" = [])), responses((status = 201, body = CampaignView), (status = 422, body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 201, body = CampaignView), (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn create_campaign(
     State(s): St,
     _a: AdminUser,
@@ -320,15 +337,17 @@ async fn create_campaign(
 
 /// A campaign with how many coupons are left.
 #[utoipa::path(get, path = "/api/v1/shop/coupon-campaigns/{id}", tag = "shop", params(("id" = Uuid, Path)),
-    responses((status = 200, body = CampaignView), (status = 404, body = Problem)))]
+    responses((status = 200, body = CampaignView), (status = 404, description = "`not_found`", body = Problem)))]
 async fn get_campaign(State(s): St, Path(id): Path<Uuid>) -> Result<Json<CampaignView>, ApiError> {
     Ok(Json(s.coupons.campaign(id).await?))
 }
 
 /// Claims a coupon: exactly `quantity` are ever issued, one per user.
-#[utoipa::path(post, path = "/api/v1/shop/coupon-campaigns/{id}/claim", tag = "shop", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/shop/coupon-campaigns/{id}/claim", tag = "shop",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key replays the first answer")),
     security(("bearer" = [])),
-    responses((status = 201, body = CouponView), (status = 409, description = "`sold_out`, `already_claimed`", body = Problem),
+    responses((status = 201, body = CouponView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`sold_out`, `already_claimed`; `idempotency_in_progress`", body = Problem),
         (status = 403, description = "`not_open`", body = Problem)))]
 async fn claim(State(s): St, who: AuthUser, Path(id): Path<Uuid>) -> Result<Response, ApiError> {
     Ok((
@@ -358,7 +377,9 @@ async fn list_addresses(State(s): St, who: AuthUser) -> Result<Json<Vec<AddressV
 
 /// Saves an address.
 #[utoipa::path(post, path = "/api/v1/shop/addresses", tag = "shop", request_body = AddressDraft,
-    security(("bearer" = [])), responses((status = 201, body = AddressView), (status = 422, body = Problem)))]
+    security(("bearer" = [])),
+    responses((status = 201, body = AddressView), (status = 409, description = "`too_many_addresses`", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn create_address(
     State(s): St,
     who: AuthUser,
@@ -374,7 +395,9 @@ async fn create_address(
 
 /// Replaces a saved address.
 #[utoipa::path(put, path = "/api/v1/shop/addresses/{id}", tag = "shop", request_body = AddressDraft,
-    params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = AddressView)))]
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AddressView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn replace_address(
     State(s): St,
     who: AuthUser,
@@ -386,7 +409,7 @@ async fn replace_address(
 
 /// Deletes a saved address.
 #[utoipa::path(delete, path = "/api/v1/shop/addresses/{id}", tag = "shop", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 204)))]
+    security(("bearer" = [])), responses((status = 204), (status = 404, description = "`not_found`", body = Problem)))]
 async fn delete_address(
     State(s): St,
     who: AuthUser,

@@ -101,7 +101,7 @@ async fn search_flights(
 
 /// Adds a flight; its seats are generated from the layout (admins).
 #[utoipa::path(post, path = "/api/v1/ticketing/flights", tag = "ticketing", request_body = FlightDraft,
-    security(("bearer" = [])), responses((status = 201, body = FlightView), (status = 422, body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 201, body = FlightView), (status = 422, description = "`validation_failed`, `invalid_iata`", body = Problem)))]
 async fn create_flight(
     State(t): St,
     _a: AdminUser,
@@ -112,7 +112,7 @@ async fn create_flight(
 
 /// One flight, with its open sale if any.
 #[utoipa::path(get, path = "/api/v1/ticketing/flights/{id}", tag = "ticketing", params(("id" = Uuid, Path)),
-    responses((status = 200, body = FlightDetail), (status = 404, body = Problem)))]
+    responses((status = 200, body = FlightDetail), (status = 404, description = "`not_found`", body = Problem)))]
 async fn get_flight(State(t): St, Path(id): Path<Uuid>) -> Result<Json<FlightDetail>, ApiError> {
     let flight = t.flights.get(id).await?;
     let open_sale_id = t.sales.open_sale_of(id).await?.map(|s| s.id);
@@ -124,7 +124,10 @@ async fn get_flight(State(t): St, Path(id): Path<Uuid>) -> Result<Json<FlightDet
 
 /// Changes a flight's number or times (admins).
 #[utoipa::path(patch, path = "/api/v1/ticketing/flights/{id}", tag = "ticketing", request_body = FlightPatch,
-    params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = FlightView)))]
+    params(("id" = Uuid, Path)), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = FlightView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`flight_cancelled`", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn update_flight(
     State(t): St,
     _a: AdminUser,
@@ -136,7 +139,8 @@ async fn update_flight(
 
 /// Cancels a flight: holds released, confirmed reservations refunded (admins).
 #[utoipa::path(post, path = "/api/v1/ticketing/flights/{id}/cancel", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = FlightView), (status = 409, description = "`flight_cancelled`", body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 200, body = FlightView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`flight_cancelled`", body = Problem)))]
 async fn cancel_flight(
     State(t): St,
     _a: AdminUser,
@@ -149,7 +153,10 @@ async fn cancel_flight(
 /// caller's `X-Admission-Pass` (403 `not_admitted` otherwise).
 #[utoipa::path(get, path = "/api/v1/ticketing/flights/{id}/seats", tag = "ticketing",
     params(("id" = Uuid, Path), ("X-Admission-Pass" = Option<String>, Header, description = "while a sale is open")),
-    responses((status = 200, body = Vec<SeatView>), (status = 403, description = "`not_admitted` (names `sale_id`)", body = Problem)))]
+    security((), ("bearer" = [])),
+    responses((status = 200, body = Vec<SeatView>), (status = 401, description = "`unauthenticated` (while a sale is open)", body = Problem),
+        (status = 403, description = "`not_admitted` (names `sale_id`)", body = Problem),
+        (status = 404, description = "`not_found`", body = Problem)))]
 async fn seat_map(
     State(t): St,
     who: Option<AuthUser>,
@@ -162,7 +169,9 @@ async fn seat_map(
 
 /// Opens a sale behind a waiting room (admins).
 #[utoipa::path(post, path = "/api/v1/ticketing/sales", tag = "ticketing", request_body = SaleDraft,
-    security(("bearer" = [])), responses((status = 201, body = SaleView), (status = 409, description = "`sale_already_open`", body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 201, body = SaleView), (status = 404, description = "`not_found` (the flight)", body = Problem),
+        (status = 409, description = "`sale_already_open`, `flight_cancelled`", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem)))]
 async fn open_sale(
     State(t): St,
     _a: AdminUser,
@@ -173,7 +182,7 @@ async fn open_sale(
 
 /// A sale with its live queue figures (admins).
 #[utoipa::path(get, path = "/api/v1/ticketing/sales/{id}", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = SaleFigures)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 200, body = SaleFigures), (status = 404, description = "`not_found`", body = Problem)))]
 async fn sale_figures(
     State(t): St,
     _a: AdminUser,
@@ -184,7 +193,7 @@ async fn sale_figures(
 
 /// Closes a sale: its queue is dropped and seats are sold without passes (admins).
 #[utoipa::path(post, path = "/api/v1/ticketing/sales/{id}/close", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = SaleView)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 200, body = SaleView), (status = 404, description = "`not_found`", body = Problem)))]
 async fn close_sale(
     State(t): St,
     _a: AdminUser,
@@ -195,7 +204,8 @@ async fn close_sale(
 
 /// Joins the waiting room (joining again keeps the place).
 #[utoipa::path(post, path = "/api/v1/ticketing/sales/{id}/queue", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = QueueView), (status = 409, description = "`sale_closed`", body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = QueueView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`sale_closed`", body = Problem)))]
 async fn join_queue(
     State(t): St,
     who: AuthUser,
@@ -206,7 +216,9 @@ async fn join_queue(
 
 /// My place: position and ETA while waiting, the pass once admitted.
 #[utoipa::path(get, path = "/api/v1/ticketing/sales/{id}/queue/me", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = QueueView), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = QueueView),
+        (status = 404, description = "`not_found`: no such sale, or not in its queue", body = Problem),
+        (status = 409, description = "`sale_closed`", body = Problem)))]
 async fn my_place(
     State(t): St,
     who: AuthUser,
@@ -217,7 +229,9 @@ async fn my_place(
 
 /// Leaves the queue, or gives an admitted slot to the next in line.
 #[utoipa::path(delete, path = "/api/v1/ticketing/sales/{id}/queue/me", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 204), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 204),
+        (status = 404, description = "`not_found`: no such sale, or not in its queue", body = Problem),
+        (status = 409, description = "`sale_closed`", body = Problem)))]
 async fn leave_queue(
     State(t): St,
     who: AuthUser,
@@ -231,7 +245,9 @@ async fn leave_queue(
 #[utoipa::path(get, path = "/api/v1/ticketing/sales/{id}/queue/stream", tag = "ticketing",
     params(("id" = Uuid, Path), ("access_token" = Option<String>, Query, description = "for EventSource clients")),
     security(("bearer" = [])),
-    responses((status = 200, content_type = "text/event-stream", description = "`position` and `admitted` events")))]
+    responses((status = 200, content_type = "text/event-stream", description = "`position` and `admitted` events"),
+        (status = 404, description = "`not_found`: no such sale, or not in its queue", body = Problem),
+        (status = 409, description = "`sale_closed`", body = Problem)))]
 async fn queue_stream(
     State(t): St,
     StreamUser(who, end): StreamUser,
@@ -261,8 +277,13 @@ async fn queue_stream(
     params(("Idempotency-Key" = String, Header, description = "required; a retry replays the first answer"),
            ("X-Admission-Pass" = Option<String>, Header, description = "while a sale is open")),
     security(("bearer" = [])),
-    responses((status = 201, body = ReservationView), (status = 409, description = "`seat_unavailable`", body = Problem),
-        (status = 403, description = "`not_admitted`", body = Problem)))]
+    responses((status = 201, body = ReservationView),
+        (status = 409, description = "`seat_unavailable`, `hold_limit`, `flight_departed`, `flight_cancelled`", body = Problem),
+        (status = 400, description = "`idempotency_key_required`", body = Problem),
+        (status = 403, description = "`not_admitted`", body = Problem),
+        (status = 404, description = "`not_found` (the flight)", body = Problem),
+        (status = 422, description = "`validation_failed`", body = Problem),
+        (status = 503, description = "`unavailable`: too much contention; retry", body = Problem)))]
 async fn hold_seats(
     State(t): St,
     who: AuthUser,
@@ -282,7 +303,8 @@ async fn hold_seats(
 
 /// Gives held seats back.
 #[utoipa::path(delete, path = "/api/v1/ticketing/holds/{id}", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = ReservationView), (status = 409, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = ReservationView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`invalid_transition`, `concurrent_update`", body = Problem)))]
 async fn release_hold(
     State(t): St,
     who: AuthUser,
@@ -292,8 +314,10 @@ async fn release_hold(
 }
 
 /// Starts paying for a hold; answers where the traveller approves it.
-#[utoipa::path(post, path = "/api/v1/ticketing/holds/{id}/payment", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = PaymentStarted), (status = 409, description = "`hold_expired`", body = Problem),
+#[utoipa::path(post, path = "/api/v1/ticketing/holds/{id}/payment", tag = "ticketing", operation_id = "ticketing_start_payment",
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = PaymentStarted), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`hold_expired`, `invalid_transition`", body = Problem),
         (status = 502, description = "`payment_unavailable`", body = Problem)))]
 async fn start_payment(
     State(t): St,
@@ -305,9 +329,10 @@ async fn start_payment(
 
 /// Completes the payment: the reservation is CONFIRMED with one ticket per seat.
 #[utoipa::path(post, path = "/api/v1/ticketing/holds/{id}/payment/approve", tag = "ticketing", request_body = Approve,
-    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    operation_id = "ticketing_approve_payment", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = ReservationView), (status = 402, description = "`payment_declined` (the hold is released)", body = Problem),
-        (status = 409, description = "`hold_expired` (any money taken is refunded)", body = Problem),
+        (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`hold_expired` (any money taken is refunded), `payment_not_started`, `invalid_transition`", body = Problem),
         (status = 502, description = "`payment_unavailable` (retry)", body = Problem)))]
 async fn approve_payment(
     State(t): St,
@@ -331,7 +356,7 @@ async fn my_reservations(
 
 /// One of my reservations (someone else's is 404).
 #[utoipa::path(get, path = "/api/v1/ticketing/reservations/{id}", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = ReservationView), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = ReservationView), (status = 404, description = "`not_found`", body = Problem)))]
 async fn get_reservation(
     State(t): St,
     who: AuthUser,
@@ -343,7 +368,8 @@ async fn get_reservation(
 /// Cancels: a hold is released; a confirmed reservation is refunded and its seats
 /// go back on sale (CANCELLING, then CANCELLED).
 #[utoipa::path(post, path = "/api/v1/ticketing/reservations/{id}/cancel", tag = "ticketing", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = ReservationView), (status = 409, description = "`invalid_transition`, `flight_departed`", body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = ReservationView), (status = 404, description = "`not_found`", body = Problem),
+        (status = 409, description = "`invalid_transition`, `flight_departed`, `concurrent_update`", body = Problem)))]
 async fn cancel_reservation(
     State(t): St,
     who: AuthUser,
