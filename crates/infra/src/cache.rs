@@ -289,9 +289,13 @@ impl Cache for RedisCache {
     }
 
     async fn decr(&self, key: &str) -> anyhow::Result<()> {
-        let _: i64 = redis::Script::new(DECR_IF_EXISTS)
-            .key(self.key(key))
-            .invoke_async(&mut self.conn.clone())
+        let script = redis::Script::new(DECR_IF_EXISTS);
+        let mut inv = script.prepare_invoke();
+        inv.key(self.key(key));
+        let inv = &inv;
+        let _: i64 = self
+            .conn
+            .run(|mut c| async move { inv.invoke_async(&mut c).await })
             .await?;
         Ok(())
     }
