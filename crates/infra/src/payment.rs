@@ -383,10 +383,16 @@ impl KakaoPay {
     }
 }
 
-/// The answer to a cancel of `amount` if the payment was already (partly) refunded:
-/// Ok for a retry, Declined if it asks for more than was paid; None if nothing was.
+/// The answer to a cancel of `amount` if the payment was already (partly) refunded, as
+/// the order's documented status (`CANCEL_PAYMENT`, `PART_CANCEL_PAYMENT`) and
+/// `canceled_amount` say: Ok for a retry, Declined if it asks for more than was paid;
+/// None if nothing was refunded.
 fn already_refunded(order: &OrderAnswer, amount: i64) -> Option<Result<(), PaymentError>> {
-    if order.canceled_amount.total <= 0 {
+    let cancelled = matches!(
+        order.status.as_str(),
+        "CANCEL_PAYMENT" | "PART_CANCEL_PAYMENT"
+    );
+    if !cancelled && order.canceled_amount.total <= 0 {
         return None;
     }
     if amount > order.amount.total {
