@@ -114,6 +114,8 @@ async fn openapi_documents_every_route_and_docs_render_offline() {
         ("/api/v1/partner/matches/{id}/reviews", "post"),
         ("/api/v1/partner/activity/me", "get"),
         ("/api/v1/partner/activity/leaderboard", "get"),
+        ("/api/v1/admin/dead-letters", "get"),
+        ("/api/v1/admin/dead-letters/{id}/retry", "post"),
     ];
     for (path, method) in expected {
         assert!(
