@@ -18,10 +18,13 @@ pub(crate) const RECHECK_ALL: Uuid = Uuid::nil();
 /// case a revocation message was lost on the way.
 pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(10);
 
+/// A user's open streams, oldest first: (registration id, closes it when sent to).
+type OpenStreams = HashMap<Uuid, VecDeque<(u64, oneshot::Sender<()>)>>;
+
 pub(crate) struct LiveStreams {
     max_per_user: usize,
     next: AtomicU64,
-    open: Mutex<HashMap<Uuid, VecDeque<(u64, oneshot::Sender<()>)>>>,
+    open: Mutex<OpenStreams>,
     /// Revoked session ids, from this instance and (over pub/sub) every other one.
     pub(crate) revoked: broadcast::Sender<Uuid>,
 }
