@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use surge_testkit::serde_json::json;
-use surge_testkit::{assert_problem, matrix, TestApp};
+use surge_testkit::{assert_problem, matrix};
 
 matrix! {
     async fn signup_refuses_addresses_the_mailer_refuses(app) {

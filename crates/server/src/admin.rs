@@ -22,8 +22,8 @@ type St = State<Arc<Deliveries>>;
 
 pub fn module(deliveries: Arc<Deliveries>) -> Module {
     let routes = Router::new()
-        .route("/dead-letters", get(list))
-        .route("/dead-letters/{id}/retry", post(retry))
+        .route("/dead-letters", get(list_dead_letters))
+        .route("/dead-letters/{id}/retry", post(retry_dead_letter))
         .with_state(deliveries);
     Module {
         name: "admin",
@@ -35,7 +35,7 @@ pub fn module(deliveries: Arc<Deliveries>) -> Module {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, retry),
+    paths(list_dead_letters, retry_dead_letter),
     components(schemas(DeadLetterView, Retried, Problem)),
     tags((name = "admin", description = "Operator tools: dead-lettered events"))
 )]
@@ -87,10 +87,10 @@ pub struct Retried {
 
 /// Dead-lettered events, oldest first.
 #[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "admin",
-    params(PageQuery), security(("bearer" = [])),
+    params(PageQuery), security(("bearer" = ["ADMIN"])),
     responses((status = 200, body = Page<DeadLetterView>), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
-async fn list(
+async fn list_dead_letters(
     State(d): St,
     _admin: AdminUser,
     Query(q): Query<PageQuery>,
@@ -104,10 +104,10 @@ async fn list(
 /// Sends a dead letter back to its consumer for a new round of attempts (the row leaves
 /// the list; it comes back if every attempt fails again).
 #[utoipa::path(post, path = "/api/v1/admin/dead-letters/{id}/retry", tag = "admin",
-    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    params(("id" = Uuid, Path)), security(("bearer" = ["ADMIN"])),
     responses((status = 202, body = Retried), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
-async fn retry(
+async fn retry_dead_letter(
     State(d): St,
     _admin: AdminUser,
     Path(id): Path<Uuid>,

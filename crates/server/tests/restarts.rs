@@ -337,6 +337,8 @@ async fn redis_restart(backend: Backend) {
     let Some(app) = TestApp::spawn_on(backend, |cfg| {
         cfg.redis_url = Some(SecretString::from(url));
         cfg.redis_prefix = "surge-restart:".into();
+        // The load keeps its buyers' orders unpaid: no cap on that here.
+        cfg.shop_max_unpaid_units_per_product = 1_000_000;
     })
     .await
     else {
@@ -400,6 +402,7 @@ async fn nats_restart(backend: Backend) {
         cfg.nats_url = Some(SecretString::from(url));
         cfg.nats_prefix = "surge-restart".into();
         cfg.nats_max_age_secs = 600;
+        cfg.shop_max_unpaid_units_per_product = 1_000_000;
     })
     .await
     else {
