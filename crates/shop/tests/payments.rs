@@ -127,7 +127,10 @@ matrix! {
         app.app_foundation.bus.publish(&event).await.unwrap();
         app.app_foundation.bus.publish(&event).await.unwrap();
         // Each delivery asks the gateway again (cancel is once per tid there); wait for them.
-        app.eventually(|| async { gateway.calls(tid).cancel == 3 }).await;
+        // JetStream drops the second publish of one event id (its duplicate window).
+        let on_nats = app.backend != surge_testkit::Backend::Embedded && surge_testkit::nats_url().is_some();
+        let deliveries = if on_nats { 1 } else { 2 };
+        app.eventually(|| async { gateway.calls(tid).cancel == 1 + deliveries }).await;
         assert_eq!(gateway.refunds(), 1);
         assert_eq!(gateway.refunded_amount(tid), 37_000, "never refunded twice");
         assert_eq!(stock(&app, &pid).await, 10, "stock released once");
