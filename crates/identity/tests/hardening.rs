@@ -144,7 +144,9 @@ async fn the_client_address_is_the_entry_our_proxy_wrote() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_traffic_cannot_push_out_throttles_or_revocations() {
     for app in apps(|c| {
-        c.cache_max_entries = 50;
+        // A general cache of one entry: had throttle counters and revocation markers
+        // shared it, at most one of the three entries below could survive.
+        c.cache_max_entries = 1;
         c.oauth_authorize_per_minute = 10_000;
         c.oauth
             .insert("github".into(), provider("github", "http://127.0.0.1:9"));
