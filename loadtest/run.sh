@@ -6,6 +6,8 @@
 #                              [--base-url http://127.0.0.1:8080]
 #   loadtest/run.sh ticket-open [--vus 1000] [--rate 100] [--max-active 200] [--rows 30]
 #   loadtest/run.sh partner-rush [--vus 300] [--duration 30s] [--rooms 40]
+#   loadtest/run.sh pages [--vus 8] [--duration 20s]
+#   loadtest/run.sh careers-search [--model open|closed] [--rate 1000] [--duration 60s]
 #
 # Start the server first, with the admin the script logs in as, e.g.
 #   SURGE_BOOTSTRAP_ADMIN_EMAIL=admin@surge.local \
@@ -19,15 +21,17 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n 2,19p "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n 2,20p "$0" | sed 's/^# \{0,1\}//'; }
 
 SCENARIO=${1:-}
 case "$SCENARIO" in
   flash-sale) shift ;;
   ticket-open) shift; exec "$HERE/ticket-open.sh" "$@" ;;
   partner-rush) shift; exec "$HERE/partner-rush.sh" "$@" ;;
+  careers-search) shift; exec "$HERE/careers-search.sh" "$@" ;;
+  pages) shift; exec "$HERE/pages.sh" "$@" ;;
   -h|--help|"") usage; exit 0 ;;
-  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open, partner-rush)" >&2; exit 2 ;;
+  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open, partner-rush, careers-search, pages)" >&2; exit 2 ;;
 esac
 
 VUS=500 DURATION=30s STOCK=1000 BASE_URL=${BASE_URL:-http://127.0.0.1:8080}
@@ -68,6 +72,7 @@ echo "== $SCENARIO: $VUS VUs, $DURATION, stock $STOCK, $BASE_URL"
 echo "   k6: $K6 ($("$K6" version | head -n1))"
 echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
 
+python3 "$HERE/figures.py" snapshot "$BASE_URL" "$OUT/before.json"
 set +e
 "$K6" run --no-usage-report --address "" \
   -e BASE_URL="$BASE_URL" -e VUS="$VUS" -e DURATION="$DURATION" -e STOCK="$STOCK" \
@@ -76,6 +81,10 @@ set +e
   "$HERE/$SCENARIO.js" 2>&1 | tee "$OUT/k6.log"
 K6_RC=${PIPESTATUS[0]}
 set -e
+
+python3 "$HERE/figures.py" snapshot "$BASE_URL" "$OUT/after.json" \
+  && python3 "$HERE/figures.py" report "$OUT/before.json" "$OUT/after.json" | tee "$OUT/figures.txt"
+rm -f "$OUT/before.json" "$OUT/after.json"
 
 if [ ! -s "$OUT/summary.json" ]; then
   echo "k6 exited with $K6_RC and wrote no summary (setup failed? see $OUT/k6.log)" >&2

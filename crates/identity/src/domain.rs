@@ -144,7 +144,29 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// A sign-up, every field valid.
+#[derive(Debug)]
+pub struct Signup {
+    pub email: Email,
+    pub nickname: Nickname,
+    pub password: Password,
+}
+
+/// A password change: the new password is valid; the current one is whatever was typed
+/// (it is checked against the stored hash, not against the rules of today).
+pub struct PasswordReplacement {
+    pub current: String,
+    pub new: Password,
+}
+
+impl std::fmt::Debug for PasswordReplacement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordReplacement(***)")
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -205,5 +227,10 @@ mod tests {
         assert!(Password::parse(&"x".repeat(129)).is_err());
         let p = Password::parse("correct horse").ok();
         assert_eq!(format!("{p:?}"), "Some(Password(***))");
+        let change = PasswordReplacement {
+            current: "old secret".into(),
+            new: Password::parse("new secret!").expect("a valid password"),
+        };
+        assert_eq!(format!("{change:?}"), "PasswordReplacement(***)");
     }
 }

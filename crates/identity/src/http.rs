@@ -1,10 +1,9 @@
 //! Identity's HTTP routes under `/api/v1/identity`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, patch, post};
@@ -19,6 +18,7 @@ use surge_kernel::ApiError;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use crate::domain::{Email, InvalidInput, Nickname, Password, PasswordReplacement, Signup};
 use crate::oauth::OAuth;
 use crate::service::{IdentityService, TokenPair, UserView};
 
@@ -90,6 +90,20 @@ pub struct SignupRequest {
     nickname: String,
 }
 
+impl SignupRequest {
+    /// Checked in this order: email, nickname, password.
+    pub fn try_into_domain(self) -> Result<Signup, InvalidInput> {
+        Ok(Signup {
+            email: Email::parse(&self.email)?,
+            nickname: Nickname::parse(&self.nickname)?,
+            password: Password::parse(&self.password)?,
+        })
+    }
+}
+
+/// Not parsed into domain values: a login answers every malformed email or password
+/// with `invalid_credentials` (after counting the attempt), never with a 422 that
+/// would tell a guesser which rule the input broke.
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     email: String,
@@ -107,12 +121,34 @@ pub struct UpdateMeRequest {
     nickname: String,
 }
 
+impl UpdateMeRequest {
+    pub fn try_into_domain(self) -> Result<Nickname, InvalidInput> {
+        Nickname::parse(&self.nickname)
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordChange {
     /// Not needed by accounts that only ever logged in with OAuth.
     #[serde(default)]
     current_password: String,
     new_password: String,
+}
+
+impl PasswordChange {
+    pub fn try_into_domain(self) -> Result<PasswordReplacement, InvalidInput> {
+        Ok(PasswordReplacement {
+            new: Password::parse(&self.new_password)?,
+            current: self.current_password,
+        })
+    }
+}
+
+/// A rule an input broke: 422 with the rule's code (`invalid_email` ...).
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+    }
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -156,61 +192,11 @@ pub struct CallbackQuery {
         (status = 409, description = "`email_taken` or `nickname_taken`; `idempotency_in_progress`", body = Problem),
         (status = 422, description = "`invalid_email`, `invalid_nickname`, `invalid_password`", body = Problem)))]
 async fn signup(State(s): St, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
-    let user = s
-        .svc
-        .signup(&req.email, &req.password, &req.nickname)
-        .await?;
+    let user = s.svc.signup(&req.try_into_domain()?).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-/// The peer address, when the server was started with connect info.
-struct Peer(Option<SocketAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
-    }
-}
-
-/// The client's address. Behind `hops` trusted proxies, each appends the address it saw
-/// to `X-Forwarded-For`, so the client is the `hops`-th entry from the right: anything
-/// further left was written by the client and proves nothing. Every line of the header
-/// counts (proxies may add a second one); an entry that is not an IP address is ignored
-/// in favour of the peer.
-pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, hops: usize) -> String {
-    let peer_ip = || peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
-    if hops == 0 {
-        return peer_ip();
-    }
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .collect();
-    let Some(entry) = entries
-        .len()
-        .checked_sub(hops)
-        .map_or(entries.first(), |i| entries.get(i))
-    else {
-        return peer_ip();
-    };
-    entry
-        .parse::<std::net::IpAddr>()
-        .map_or_else(|_| peer_ip(), |ip| ip.to_string())
-}
+pub(crate) use surge_kernel::extract::{client_ip, Peer};
 
 fn refresh_cookie(s: &IdentityState, token: &str, max_age: u64) -> HeaderValue {
     let secure = if s.svc.cfg.secure_cookies {
@@ -342,7 +328,8 @@ async fn update_me(
     who: AuthUser,
     Json(req): Json<UpdateMeRequest>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(s.svc.change_nickname(&who, &req.nickname).await?))
+    let nickname = req.try_into_domain()?;
+    Ok(Json(s.svc.change_nickname(&who, &nickname).await?))
 }
 
 /// Deactivates the caller's account and ends all its sessions. Needs the current
@@ -374,9 +361,7 @@ async fn change_password(
     who: AuthUser,
     Json(req): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    s.svc
-        .change_password(&who, &req.current_password, &req.new_password)
-        .await?;
+    s.svc.change_password(&who, &req.try_into_domain()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -388,9 +373,10 @@ async fn nickname(
     State(s): St,
     Path(nickname): Path<String>,
 ) -> Result<Json<NicknameAvailability>, ApiError> {
-    let (nickname, available) = s.svc.check_nickname(&nickname).await?;
+    let nickname = Nickname::parse(&nickname)?;
+    let available = s.svc.nickname_free(&nickname).await?;
     Ok(Json(NicknameAvailability {
-        nickname,
+        nickname: nickname.as_str().to_owned(),
         available,
     }))
 }
@@ -514,6 +500,7 @@ async fn oauth_callback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn xff(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();

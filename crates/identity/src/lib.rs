@@ -1,12 +1,22 @@
 //! Identity: sign-up, password and OAuth2 login, rotating refresh tokens, sessions,
 //! roles. Other modules see users only through `AccessTokens` and `UserDirectory`.
+//!
+//! Files: `domain.rs` (validated values), `service.rs` (the service, its configuration
+//! and views), one file per use case (`accounts.rs`, `sessions.rs`, `admin.rs`,
+//! `oauth/`), `directory.rs` (user lookups for other modules), `entities.rs`,
+//! `migration.rs`, `http.rs`.
 
+pub mod accounts;
+pub mod admin;
+pub mod directory;
 pub mod domain;
+pub mod entities;
 pub mod http;
 mod live;
+pub mod migration;
 pub mod oauth;
 pub mod service;
-pub mod store;
+pub mod sessions;
 mod tokens;
 
 use std::sync::Arc;
@@ -19,22 +29,23 @@ use surge_kernel::module::{Foundation, Module};
 use surge_kernel::ports::UserDirectory;
 use utoipa::OpenApi;
 
+pub use migration::migrations;
 pub use service::{IdentityConfig, IdentityService, LoginLimits};
-pub use store::migration::migrations;
 
 pub struct Identity {
-    pub module: Module,
     pub service: Arc<IdentityService>,
     pub tokens: Arc<dyn AccessTokens>,
     pub users: Arc<dyn UserDirectory>,
 }
 
+/// Identity needs nothing outside the foundation: `ports` is `()`.
 pub fn module(
     f: &Foundation,
     cfg: IdentityConfig,
-    trusted_proxy_hops: usize,
-) -> anyhow::Result<Identity> {
+    _ports: (),
+) -> anyhow::Result<(Module, Identity)> {
     let oauth = oauth::OAuth::new(&cfg.oauth, f.security.clone())?;
+    let trusted_proxy_hops = cfg.trusted_proxy_hops;
     let service = Arc::new(IdentityService::new(f, cfg)?);
     let state = Arc::new(http::IdentityState {
         svc: service.clone(),
@@ -45,15 +56,19 @@ pub fn module(
         db: f.db.clone(),
         clock: f.clock.clone(),
     };
-    Ok(Identity {
-        module: Module {
-            name: "identity",
-            router: http::router(state, idem),
-            openapi: http::IdentityApi::openapi(),
-            workers: vec![service.clone().watch_revocations().boxed()],
+    let module = Module {
+        name: "identity",
+        router: http::router(state, idem),
+        openapi: http::IdentityApi::openapi(),
+        workers: vec![service.clone().watch_revocations().boxed()],
+        subscriptions: Vec::new(),
+    };
+    Ok((
+        module,
+        Identity {
+            tokens: Arc::new(sessions::TokenAuthenticator(service.clone())),
+            users: Arc::new(directory::Directory(service.clone())),
+            service,
         },
-        tokens: Arc::new(service::TokenAuthenticator(service.clone())),
-        users: Arc::new(service::Directory(service.clone())),
-        service,
-    })
+    ))
 }

@@ -1,4 +1,6 @@
-//! OAuth2 login end to end against a local fake provider (wiremock).
+//! OAuth2 login end to end against a local fake provider (wiremock), on every backend:
+//! linking and creating accounts race on the database's unique indexes, and the login
+//! state lives in the shared cache (Redis when configured).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use surge_identity::oauth::{pkce_challenge, ProviderConfig};
@@ -19,6 +21,47 @@ fn provider(name: &str, fake: &MockServer) -> ProviderConfig {
         userinfo_url: Some(format!("{}/user", fake.uri())),
         scopes: None,
     }
+}
+
+/// Runs each test on every backend, like `matrix!`, but hands the test its backend: the
+/// provider configuration points at a fake started inside the test, which a `matrix!`
+/// `#[config]` (a plain function) cannot capture. An unconfigured backend makes
+/// [`app_with`] answer `None` (SKIPPED, or a failure under `SURGE_TEST_REQUIRE_BACKENDS=1`).
+macro_rules! on_every_backend {
+    ($( async fn $name:ident($backend:ident) $body:block )*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                async fn run($backend: Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn embedded() {
+                    run(Backend::Embedded).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    run(Backend::Postgres).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn mysql() {
+                    run(Backend::Mysql).await;
+                }
+            }
+        )*
+    };
+}
+
+/// The app on `backend` with these providers; `None` when the backend is not configured.
+async fn app_with(backend: Backend, providers: Vec<ProviderConfig>) -> Option<TestApp> {
+    TestApp::spawn_on(backend, |cfg| {
+        for p in providers {
+            cfg.oauth.insert(p.name.clone(), p);
+        }
+    })
+    .await
 }
 
 fn form(req: &Request) -> std::collections::HashMap<String, String> {
@@ -150,12 +193,8 @@ async fn fake_github(user: Value, emails: Value) -> (MockServer, Verifiers) {
     (fake, verifiers)
 }
 
-async fn github_app(fake: &MockServer) -> TestApp {
-    TestApp::spawn_on(Backend::Embedded, |cfg| {
-        cfg.oauth.insert("github".into(), provider("github", fake));
-    })
-    .await
-    .unwrap()
+async fn github_app(backend: Backend, fake: &MockServer) -> Option<TestApp> {
+    app_with(backend, vec![provider("github", fake)]).await
 }
 
 async fn github_login(app: &TestApp, code: &str) -> (StatusCode, Value) {
@@ -169,210 +208,191 @@ async fn github_login(app: &TestApp, code: &str) -> (StatusCode, Value) {
     .await
 }
 
-#[tokio::test]
-async fn github_refusals_answered_with_http_200_are_rejected_codes() {
-    let (fake, _) = fake_github(json!({"id": 1, "login": "octo", "email": null}), json!([])).await;
-    let app = github_app(&fake).await;
-    let (s, b) = github_login(&app, "expired-code").await;
-    assert_problem(s, &b, 400, "oauth_code_rejected");
-    assert!(
-        b["detail"]
-            .as_str()
-            .unwrap()
-            .contains("bad_verification_code"),
-        "{b}"
-    );
+on_every_backend! {
+    async fn github_refusals_answered_with_http_200_are_rejected_codes(backend) {
+        let (fake, _) = fake_github(json!({"id": 1, "login": "octo", "email": null}), json!([])).await;
+        let Some(app) = github_app(backend, &fake).await else { return };
+        let (s, b) = github_login(&app, "expired-code").await;
+        assert_problem(s, &b, 400, "oauth_code_rejected");
+        assert!(
+            b["detail"]
+                .as_str()
+                .unwrap()
+                .contains("bad_verification_code"),
+            "{b}"
+        );
 
-    let mut wrong = provider("github", &fake);
-    wrong.client_secret = "not-the-secret".to_owned().into();
-    let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
-        cfg.oauth.insert("github".into(), wrong);
-    })
-    .await
-    .unwrap();
-    let (s, b) = github_login(&app, "good-code").await;
-    assert_problem(s, &b, 502, "oauth_provider_error");
-}
+        let mut wrong = provider("github", &fake);
+        wrong.client_secret = "not-the-secret".to_owned().into();
+        let app = app_with(backend, vec![wrong]).await.expect("configured a moment ago");
+        let (s, b) = github_login(&app, "good-code").await;
+        assert_problem(s, &b, 502, "oauth_provider_error");
+    }
 
-#[tokio::test]
-async fn github_login_links_by_the_primary_verified_address_from_user_emails() {
-    let (fake, _) = fake_github(
-        json!({"id": 31, "login": "octo", "email": null}),
-        json!([
-            {"email": "old@example.com", "primary": false, "verified": true, "visibility": null},
-            {"email": "octo@example.com", "primary": true, "verified": true, "visibility": "private"}
-        ]),
-    )
-    .await;
-    let app = github_app(&fake).await;
-    let existing = app.user("octo@example.com", "octo_pw").await;
-    let (s, tokens) = github_login(&app, "good-code").await;
-    assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (_, me) = app
-        .get("/api/v1/identity/me", tokens["access_token"].as_str())
-        .await;
-    assert_eq!(
-        me["id"].as_str().unwrap(),
-        existing.user_id,
-        "linked by the verified address"
-    );
-}
-
-#[tokio::test]
-async fn github_public_email_that_is_not_verified_links_nothing() {
-    let (fake, _) = fake_github(
-        json!({"id": 32, "login": "mallory", "email": "victim@example.com"}),
-        json!([
-            {"email": "victim@example.com", "primary": true, "verified": false, "visibility": "public"}
-        ]),
-    )
-    .await;
-    let app = github_app(&fake).await;
-    let victim = app.user("victim@example.com", "victim_pw").await;
-    let (s, tokens) = github_login(&app, "good-code").await;
-    assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (_, me) = app
-        .get("/api/v1/identity/me", tokens["access_token"].as_str())
-        .await;
-    assert_ne!(me["id"].as_str().unwrap(), victim.user_id, "not taken over");
-    assert_ne!(me["email"], "victim@example.com");
-}
-
-#[tokio::test]
-async fn github_login_creates_then_reuses_the_account() {
-    let (fake, verifiers) = fake_github(
-        json!({"id": 9001, "login": "octocat", "email": null}),
-        json!([{"email": "octocat@users.noreply.github.com", "primary": true, "verified": false, "visibility": null}]),
-    )
-    .await;
-    let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
-        cfg.oauth.insert("github".into(), provider("github", &fake));
-    })
-    .await
-    .unwrap();
-    let (_, providers) = app.get("/api/v1/identity/oauth/providers", None).await;
-    assert_eq!(providers, json!(["github"]));
-
-    let (state, challenge) = start(&app, "github").await;
-    let (s, tokens) = callback(
-        &app,
-        &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
-        &state,
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{tokens}");
-    // PKCE: the verifier sent to the token endpoint matches the challenge we advertised.
-    let verifier = verifiers.lock().unwrap()[0].clone();
-    assert_eq!(pkce_challenge(&verifier), challenge);
-    let (_, me) = app
-        .get("/api/v1/identity/me", tokens["access_token"].as_str())
-        .await;
-    assert_eq!(me["nickname"], "octocat");
-    assert_eq!(me["role"], "USER");
-
-    // The state is single-use.
-    let (s, b) = callback(
-        &app,
-        &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
-        &state,
-    )
-    .await;
-    assert_problem(s, &b, 400, "invalid_oauth_state");
-
-    // Logging in again finds the same account.
-    let (state, _) = start(&app, "github").await;
-    let (_, tokens) = callback(
-        &app,
-        &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
-        &state,
-    )
-    .await;
-    let (_, me2) = app
-        .get("/api/v1/identity/me", tokens["access_token"].as_str())
-        .await;
-    assert_eq!(me2["id"], me["id"]);
-
-    // A rejected code, a denied consent, an unknown provider, a forged state.
-    let (state, _) = start(&app, "github").await;
-    let (s, b) = callback(
-        &app,
-        &format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"),
-        &state,
-    )
-    .await;
-    assert_problem(s, &b, 400, "oauth_code_rejected");
-    let (s, b) = app
-        .get(
-            "/api/v1/identity/oauth/github/callback?error=access_denied",
-            None,
+    async fn github_login_links_by_the_primary_verified_address_from_user_emails(backend) {
+        let (fake, _) = fake_github(
+            json!({"id": 31, "login": "octo", "email": null}),
+            json!([
+                {"email": "old@example.com", "primary": false, "verified": true, "visibility": null},
+                {"email": "octo@example.com", "primary": true, "verified": true, "visibility": "private"}
+            ]),
         )
         .await;
-    assert_problem(s, &b, 400, "oauth_denied");
-    let (s, b) = app
-        .get("/api/v1/identity/oauth/myspace/authorize", None)
-        .await;
-    assert_problem(s, &b, 404, "unknown_provider");
-    let (s, b) = app
-        .get(
-            "/api/v1/identity/oauth/github/callback?code=good-code&state=forged",
-            None,
-        )
-        .await;
-    assert_problem(s, &b, 400, "invalid_oauth_state");
-}
-
-#[tokio::test]
-async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nicknames_stay_unique() {
-    let (fake, _) = fake_provider(json!({
-        "id": 123456,
-        "kakao_account": {"email": "minji@example.com", "is_email_verified": true, "is_email_valid": true,
-                           "profile": {"nickname": "민지"}}
-    }))
-    .await;
-    let app = TestApp::spawn_on(Backend::Embedded, |cfg| {
-        cfg.oauth.insert("kakao".into(), provider("kakao", &fake));
-    })
-    .await
-    .unwrap();
-    let existing = app.user("minji@example.com", "minji_pw").await;
-    let (state, _) = start(&app, "kakao").await;
-    let (s, tokens) = callback(
-        &app,
-        &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
-        &state,
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (_, me) = app
-        .get("/api/v1/identity/me", tokens["access_token"].as_str())
-        .await;
-    assert_eq!(
-        me["id"].as_str().unwrap(),
-        existing.user_id,
-        "linked, not duplicated"
-    );
-
-    // A different Kakao user whose nickname is taken gets a unique variant.
-    let (fake2, _) =
-        fake_provider(json!({"id": 777, "kakao_account": {"profile": {"nickname": "minji_pw"}}}))
+        let Some(app) = github_app(backend, &fake).await else { return };
+        let existing = app.user("octo@example.com", "octo_pw").await;
+        let (s, tokens) = github_login(&app, "good-code").await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let (_, me) = app
+            .get("/api/v1/identity/me", tokens["access_token"].as_str())
             .await;
-    let app2 = TestApp::spawn_on(Backend::Embedded, |cfg| {
-        cfg.oauth.insert("kakao".into(), provider("kakao", &fake2));
-    })
-    .await
-    .unwrap();
-    app2.user("someone@example.com", "minji_pw").await;
-    let (state, _) = start(&app2, "kakao").await;
-    let (s, tokens) = callback(
-        &app2,
-        &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
-        &state,
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (_, me) = app2
-        .get("/api/v1/identity/me", tokens["access_token"].as_str())
+        assert_eq!(
+            me["id"].as_str().unwrap(),
+            existing.user_id,
+            "linked by the verified address"
+        );
+    }
+
+    async fn github_public_email_that_is_not_verified_links_nothing(backend) {
+        let (fake, _) = fake_github(
+            json!({"id": 32, "login": "mallory", "email": "victim@example.com"}),
+            json!([
+                {"email": "victim@example.com", "primary": true, "verified": false, "visibility": "public"}
+            ]),
+        )
         .await;
-    assert_ne!(me["nickname"], "minji_pw");
-    assert!(me["nickname"].as_str().unwrap().starts_with("minji_pw"));
+        let Some(app) = github_app(backend, &fake).await else { return };
+        let victim = app.user("victim@example.com", "victim_pw").await;
+        let (s, tokens) = github_login(&app, "good-code").await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let (_, me) = app
+            .get("/api/v1/identity/me", tokens["access_token"].as_str())
+            .await;
+        assert_ne!(me["id"].as_str().unwrap(), victim.user_id, "not taken over");
+        assert_ne!(me["email"], "victim@example.com");
+    }
+
+    async fn github_login_creates_then_reuses_the_account(backend) {
+        let (fake, verifiers) = fake_github(
+            json!({"id": 9001, "login": "octocat", "email": null}),
+            json!([{"email": "octocat@users.noreply.github.com", "primary": true, "verified": false, "visibility": null}]),
+        )
+        .await;
+        let Some(app) = github_app(backend, &fake).await else { return };
+        let (_, providers) = app.get("/api/v1/identity/oauth/providers", None).await;
+        assert_eq!(providers, json!(["github"]));
+
+        let (state, challenge) = start(&app, "github").await;
+        let (s, tokens) = callback(
+            &app,
+            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+            &state,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        // PKCE: the verifier sent to the token endpoint matches the challenge we advertised.
+        let verifier = verifiers.lock().unwrap()[0].clone();
+        assert_eq!(pkce_challenge(&verifier), challenge);
+        let (_, me) = app
+            .get("/api/v1/identity/me", tokens["access_token"].as_str())
+            .await;
+        assert_eq!(me["nickname"], "octocat");
+        assert_eq!(me["role"], "USER");
+
+        // The state is single-use.
+        let (s, b) = callback(
+            &app,
+            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+            &state,
+        )
+        .await;
+        assert_problem(s, &b, 400, "invalid_oauth_state");
+
+        // Logging in again finds the same account.
+        let (state, _) = start(&app, "github").await;
+        let (_, tokens) = callback(
+            &app,
+            &format!("/api/v1/identity/oauth/github/callback?code=good-code&state={state}"),
+            &state,
+        )
+        .await;
+        let (_, me2) = app
+            .get("/api/v1/identity/me", tokens["access_token"].as_str())
+            .await;
+        assert_eq!(me2["id"], me["id"]);
+
+        // A rejected code, a denied consent, an unknown provider, a forged state.
+        let (state, _) = start(&app, "github").await;
+        let (s, b) = callback(
+            &app,
+            &format!("/api/v1/identity/oauth/github/callback?code=bad-code&state={state}"),
+            &state,
+        )
+        .await;
+        assert_problem(s, &b, 400, "oauth_code_rejected");
+        let (s, b) = app
+            .get(
+                "/api/v1/identity/oauth/github/callback?error=access_denied",
+                None,
+            )
+            .await;
+        assert_problem(s, &b, 400, "oauth_denied");
+        let (s, b) = app
+            .get("/api/v1/identity/oauth/myspace/authorize", None)
+            .await;
+        assert_problem(s, &b, 404, "unknown_provider");
+        let (s, b) = app
+            .get(
+                "/api/v1/identity/oauth/github/callback?code=good-code&state=forged",
+                None,
+            )
+            .await;
+        assert_problem(s, &b, 400, "invalid_oauth_state");
+    }
+
+    async fn kakao_login_with_a_verified_email_links_the_existing_account_and_nicknames_stay_unique(backend) {
+        let (fake, _) = fake_provider(json!({
+            "id": 123456,
+            "kakao_account": {"email": "minji@example.com", "is_email_verified": true, "is_email_valid": true,
+                               "profile": {"nickname": "민지"}}
+        }))
+        .await;
+        let Some(app) = app_with(backend, vec![provider("kakao", &fake)]).await else { return };
+        let existing = app.user("minji@example.com", "minji_pw").await;
+        let (state, _) = start(&app, "kakao").await;
+        let (s, tokens) = callback(
+            &app,
+            &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
+            &state,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let (_, me) = app
+            .get("/api/v1/identity/me", tokens["access_token"].as_str())
+            .await;
+        assert_eq!(
+            me["id"].as_str().unwrap(),
+            existing.user_id,
+            "linked, not duplicated"
+        );
+
+        // A different Kakao user whose nickname is taken gets a unique variant.
+        let (fake2, _) =
+            fake_provider(json!({"id": 777, "kakao_account": {"profile": {"nickname": "minji_pw"}}}))
+                .await;
+        let app2 = app_with(backend, vec![provider("kakao", &fake2)]).await.expect("configured a moment ago");
+        app2.user("someone@example.com", "minji_pw").await;
+        let (state, _) = start(&app2, "kakao").await;
+        let (s, tokens) = callback(
+            &app2,
+            &format!("/api/v1/identity/oauth/kakao/callback?code=good-code&state={state}"),
+            &state,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let (_, me) = app2
+            .get("/api/v1/identity/me", tokens["access_token"].as_str())
+            .await;
+        assert_ne!(me["nickname"], "minji_pw");
+        assert!(me["nickname"].as_str().unwrap().starts_with("minji_pw"));
+    }
 }

@@ -10,9 +10,6 @@
 //!
 //! Both refuse a blank text (Slack answers `400 no_text`) without posting anything.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -20,6 +17,9 @@ use async_trait::async_trait;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use surge_kernel::ports::ChatNotifier;
+
+use crate::recorder::{Recorder, RECORDER_CAPACITY};
+use crate::redact::{endpoint_of, redact_url, Secret};
 
 fn default_timeout_secs() -> u64 {
     10
@@ -50,30 +50,13 @@ impl SlackConfig {
 impl std::fmt::Debug for SlackConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlackConfig")
-            .field("webhook_url", &redact_url(&self.webhook_url))
+            .field(
+                "webhook_url",
+                &redact_url(&self.webhook_url, Secret::AllButEndpoint),
+            )
             .field("timeout_secs", &self.timeout_secs)
             .finish()
     }
-}
-
-/// `https://hooks.slack.com/services/T/B/secret?x#y` → `https://hooks.slack.com/***`:
-/// scheme and host (with the port when one is written), never user info, path, query or
-/// fragment. Anything that does not parse as a URL with a host is shown as `<invalid URL>`.
-fn redact_url(url: &str) -> String {
-    match Url::parse(url.trim()) {
-        Ok(url) => endpoint_of(&url),
-        Err(_) => "<invalid URL>".to_owned(),
-    }
-}
-
-fn endpoint_of(url: &Url) -> String {
-    let Some(host) = url.host_str() else {
-        return "<invalid URL>".to_owned();
-    };
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let hidden = url.path() != "/" || url.query().is_some() || url.fragment().is_some();
-    let tail = if hidden { "/***" } else { "" };
-    format!("{}://{host}{port}{tail}", url.scheme())
 }
 
 /// Escapes Slack's control characters: `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`.
@@ -259,6 +242,7 @@ impl SlackWebhook {
 
 #[async_trait]
 impl ChatNotifier for SlackWebhook {
+    #[tracing::instrument(name = "slack.post", skip_all, fields(endpoint = %self.endpoint), err(level = "warn"))]
     async fn post(&self, text: &str) -> anyhow::Result<()> {
         check_text(text)?;
         let body = serde_json::json!({ "text": escape_text(text) });
@@ -298,47 +282,18 @@ impl ChatNotifier for SlackWebhook {
 }
 
 /// How many messages a [`RecordingChat`] keeps (the oldest are dropped first).
-pub const RECORDING_CHAT_CAPACITY: usize = 1000;
+pub const RECORDING_CHAT_CAPACITY: usize = RECORDER_CAPACITY;
 
 /// Keeps messages in memory instead of posting them, and logs each at info level so that
 /// a developer running the embedded server sees what would have been posted. Keeps the
 /// text as given (unescaped: what the channel would show). Tests read the messages back
-/// with [`RecordingChat::posted`] and simulate an outage with [`RecordingChat::fail_next`].
-#[derive(Debug, Default)]
-pub struct RecordingChat {
-    posted: Mutex<VecDeque<String>>,
-    fail_next: AtomicUsize,
-}
+/// with [`RecordingChat::posted`] and simulate an outage with [`Recorder::fail_next`].
+pub type RecordingChat = Recorder<String>;
 
-impl RecordingChat {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VecDeque<String>> {
-        self.posted.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
+impl Recorder<String> {
     /// The messages taken so far, oldest first (at most [`RECORDING_CHAT_CAPACITY`]).
     pub fn posted(&self) -> Vec<String> {
-        self.lock().iter().cloned().collect()
-    }
-
-    /// Forgets the messages taken so far.
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    /// Makes the next `n` posts fail (replacing any failures still queued).
-    pub fn fail_next(&self, n: usize) {
-        self.fail_next.store(n, Ordering::SeqCst);
-    }
-
-    /// Takes one queued failure, if any.
-    fn take_failure(&self) -> bool {
-        self.fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        self.items()
     }
 }
 
@@ -351,11 +306,7 @@ impl ChatNotifier for RecordingChat {
             anyhow::bail!("simulated chat outage (RecordingChat::fail_next)");
         }
         tracing::info!(%text, "chat message (recorded, not posted)");
-        let mut posted = self.lock();
-        if posted.len() >= RECORDING_CHAT_CAPACITY {
-            posted.pop_front();
-        }
-        posted.push_back(text.to_owned());
+        self.record(text.to_owned());
         Ok(())
     }
 }
@@ -379,22 +330,13 @@ mod tests {
     }
 
     #[test]
-    fn redacts_everything_but_scheme_and_host() {
-        assert_eq!(
-            redact_url("https://hooks.slack.com/services/T000/B000/XXXX"),
-            "https://hooks.slack.com/***"
+    fn debug_shows_scheme_and_host_only() {
+        let shown = format!(
+            "{:?}",
+            SlackConfig::new("https://hooks.slack.com/services/T000/B000/XXXX")
         );
-        assert_eq!(
-            redact_url("http://user:pw@127.0.0.1:8080/hook?token=s#f"),
-            "http://127.0.0.1:8080/***"
-        );
-        assert_eq!(redact_url("https://example.com"), "https://example.com");
-        assert_eq!(
-            redact_url("https://example.com/?q=1"),
-            "https://example.com/***"
-        );
-        assert_eq!(redact_url("not a url/with/secret"), "<invalid URL>");
-        assert_eq!(redact_url("mailto:secret@x.com"), "<invalid URL>");
+        assert!(!shown.contains("XXXX"), "{shown}");
+        assert!(shown.contains("https://hooks.slack.com/***"), "{shown}");
     }
 
     #[test]

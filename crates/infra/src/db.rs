@@ -5,6 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
+use crate::redact::{redact_url, Secret};
+
 /// The primary (all writes) and the connection for read-only queries.
 pub struct Databases {
     pub primary: DatabaseConnection,
@@ -163,17 +165,8 @@ impl MigrationLock {
 }
 
 /// The URL without its password, for logs and errors.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((cred, host)) => {
-                let user = cred.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+fn redact(url: &str) -> String {
+    redact_url(url, Secret::Password)
 }
 
 /// Gauges for the connection pool, for `/metrics`.

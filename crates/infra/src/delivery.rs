@@ -19,7 +19,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait, Value,
 };
 use surge_kernel::clock::Clock;
-use surge_kernel::events::EventEnvelope;
+use surge_kernel::events::{event_columns, stored_values, EventEnvelope};
 use surge_kernel::ports::EventHandler;
 use surge_kernel::Millis;
 use uuid::Uuid;
@@ -132,6 +132,22 @@ const BATCH: u64 = 100;
 /// Errors longer than this are cut (a stored error is for a human to read).
 const MAX_ERROR: usize = 2000;
 
+/// The columns of `event_retries`, in insert order.
+fn retry_columns() -> Vec<Alias> {
+    event_columns(
+        &["id", "consumer", "event_id"],
+        &["attempts", "next_attempt_at", "last_error", "created_at"],
+    )
+}
+
+/// The columns of `dead_letters`, in insert order.
+fn dead_columns() -> Vec<Alias> {
+    event_columns(
+        &["id", "consumer", "event_id"],
+        &["attempts", "error", "created_at"],
+    )
+}
+
 fn a(n: &str) -> Alias {
     Alias::new(n)
 }
@@ -191,6 +207,7 @@ impl Deliveries {
 
     /// Hands `event` to `consumer`'s handler; a failure becomes a retry row. An error
     /// means the failure could not be recorded: the caller must deliver again.
+    #[tracing::instrument(name = "event.deliver", level = "debug", skip(self, handler, event), fields(topic = %event.topic, event_id = %event.id))]
     pub async fn deliver(
         &self,
         consumer: &str,
@@ -233,22 +250,7 @@ impl Deliveries {
         let due = now + self.policy.delay_after(attempts).as_millis() as i64;
         let stmt = Query::insert()
             .into_table(a(RETRIES))
-            .columns(
-                [
-                    "id",
-                    "consumer",
-                    "event_id",
-                    "topic",
-                    "event_key",
-                    "payload",
-                    "occurred_at",
-                    "attempts",
-                    "next_attempt_at",
-                    "last_error",
-                    "created_at",
-                ]
-                .map(a),
-            )
+            .columns(retry_columns())
             .values(event_values(consumer, event, attempts, due, error, now))
             .map_err(|e| DbErr::Custom(e.to_string()))?
             .to_owned();
@@ -297,23 +299,14 @@ impl Deliveries {
     }
 
     /// Runs every due retry this instance has a handler for; returns how many it found.
+    #[tracing::instrument(name = "event.retry_due", level = "debug", skip(self))]
     pub async fn retry_due(&self) -> Result<usize, DbErr> {
         let now = self.clock.now_ms();
         let select = Query::select()
-            .columns(
-                [
-                    "id",
-                    "consumer",
-                    "event_id",
-                    "topic",
-                    "event_key",
-                    "payload",
-                    "occurred_at",
-                    "attempts",
-                    "next_attempt_at",
-                ]
-                .map(a),
-            )
+            .columns(event_columns(
+                &["id", "consumer", "event_id"],
+                &["attempts", "next_attempt_at"],
+            ))
             .from(a(RETRIES))
             .and_where(Expr::col(a("next_attempt_at")).lte(now))
             .order_by(a("next_attempt_at"), Order::Asc)
@@ -421,21 +414,7 @@ impl Deliveries {
         limit: u64,
     ) -> Result<Vec<DeadLetter>, DbErr> {
         let mut select = Query::select()
-            .columns(
-                [
-                    "id",
-                    "consumer",
-                    "event_id",
-                    "topic",
-                    "event_key",
-                    "payload",
-                    "occurred_at",
-                    "attempts",
-                    "error",
-                    "created_at",
-                ]
-                .map(a),
-            )
+            .columns(dead_columns())
             .from(a(DEAD))
             .order_by(a("id"), Order::Asc)
             .limit(limit)
@@ -450,25 +429,12 @@ impl Deliveries {
 
     /// Sends dead letter `id` back to its consumer for a new round of attempts, due now.
     /// `false` if there is no such dead letter.
+    #[tracing::instrument(name = "event.retry_dead", skip(self), err(level = "warn"))]
     pub async fn retry_dead(&self, id: Uuid) -> Result<bool, DbErr> {
         let backend = self.db.get_database_backend();
         let txn = self.db.begin().await?;
         let select = Query::select()
-            .columns(
-                [
-                    "id",
-                    "consumer",
-                    "event_id",
-                    "topic",
-                    "event_key",
-                    "payload",
-                    "occurred_at",
-                    "attempts",
-                    "error",
-                    "created_at",
-                ]
-                .map(a),
-            )
+            .columns(dead_columns())
             .from(a(DEAD))
             .and_where(Expr::col(a("id")).eq(id))
             .to_owned();
@@ -502,22 +468,7 @@ impl Deliveries {
         ];
         let insert = Query::insert()
             .into_table(a(RETRIES))
-            .columns(
-                [
-                    "id",
-                    "consumer",
-                    "event_id",
-                    "topic",
-                    "event_key",
-                    "payload",
-                    "occurred_at",
-                    "attempts",
-                    "next_attempt_at",
-                    "last_error",
-                    "created_at",
-                ]
-                .map(a),
-            )
+            .columns(retry_columns())
             .values(values)
             .map_err(|e| DbErr::Custom(e.to_string()))?
             .to_owned();
@@ -537,14 +488,15 @@ fn event_values(
     error: &anyhow::Error,
     now: Millis,
 ) -> Vec<SimpleExpr> {
+    let [topic, key, payload, occurred_at] = stored_values(event);
     vec![
         surge_kernel::new_id().into(),
         consumer.into(),
         event.id.into(),
-        event.topic.clone().into(),
-        event.key.clone().into(),
-        event.payload.to_string().into(),
-        event.occurred_at.into(),
+        topic,
+        key,
+        payload,
+        occurred_at,
         Value::Int(Some(attempts as i32)).into(),
         due.into(),
         error_text(error).into(),
@@ -582,21 +534,7 @@ fn dead_insert(
 ) -> Result<sea_orm::sea_query::InsertStatement, DbErr> {
     Ok(Query::insert()
         .into_table(a(DEAD))
-        .columns(
-            [
-                "id",
-                "consumer",
-                "event_id",
-                "topic",
-                "event_key",
-                "payload",
-                "occurred_at",
-                "attempts",
-                "error",
-                "created_at",
-            ]
-            .map(a),
-        )
+        .columns(dead_columns())
         .values([
             surge_kernel::new_id().into(),
             consumer.into(),

@@ -5,10 +5,8 @@
 //! Both check the recipient the same way: an address that does not parse is an error
 //! (never a panic), and nothing is sent or recorded.
 
-use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -18,6 +16,9 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 use surge_kernel::ports::{Mail, Mailer};
+
+use crate::recorder::{Recorder, RECORDER_CAPACITY};
+use crate::redact::{redact_url, Secret};
 
 fn default_timeout_secs() -> u64 {
     30
@@ -60,28 +61,11 @@ impl SmtpConfig {
 impl std::fmt::Debug for SmtpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &redact_url(&self.url, Secret::Password))
             .field("from", &self.from)
             .field("timeout_secs", &self.timeout_secs)
             .finish()
     }
-}
-
-/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`; other URLs unchanged.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let user = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        None => userinfo.to_owned(),
-    };
-    format!("{scheme}://{user}@{host}{tail}")
 }
 
 /// Whether the URL names a user without a password (`smtp://user@host`, `smtp://user:@host`):
@@ -141,7 +125,7 @@ impl SmtpMailer {
     /// Checks the URL and the sender address; connects lazily, on the first send.
     /// Must be called within a Tokio runtime (the connection pool runs a cleanup task).
     pub fn new(config: &SmtpConfig) -> anyhow::Result<Self> {
-        let server = redact_url(&config.url);
+        let server = redact_url(&config.url, Secret::Password);
         tokio::runtime::Handle::try_current()
             .map_err(|_| anyhow!("SmtpMailer::new must be called within a Tokio runtime"))?;
         let from = Mailbox::from_str(config.from.trim())
@@ -166,6 +150,7 @@ impl SmtpMailer {
 
     /// Connects, says hello and logs in when the URL has credentials: a readiness check
     /// for startup. The connection stays in the pool for the next send.
+    #[tracing::instrument(name = "smtp.test_connection", skip_all, fields(server = %self.server), err(level = "warn"))]
     pub async fn test_connection(&self) -> anyhow::Result<()> {
         let transport = self.current();
         match self.bounded(transport.test_connection()).await? {
@@ -228,6 +213,7 @@ impl SmtpMailer {
 
 #[async_trait]
 impl Mailer for SmtpMailer {
+    #[tracing::instrument(name = "smtp.send", skip_all, fields(server = %self.server), err(level = "warn"))]
     async fn send(&self, mail: &Mail) -> anyhow::Result<()> {
         let message = self.message(mail)?;
         let transport = self.current();
@@ -240,52 +226,23 @@ impl Mailer for SmtpMailer {
 }
 
 /// How many mails a [`RecordingMailer`] keeps (the oldest are dropped first).
-pub const RECORDING_MAILER_CAPACITY: usize = 1000;
+pub const RECORDING_MAILER_CAPACITY: usize = RECORDER_CAPACITY;
 
 /// Keeps mails in memory instead of sending them, and logs each at info level so that a
 /// developer running the embedded server sees what would have been sent. Tests read them
 /// back with [`RecordingMailer::sent`] and simulate an outage with
-/// [`RecordingMailer::fail_next`].
-#[derive(Debug, Default)]
-pub struct RecordingMailer {
-    sent: Mutex<VecDeque<Mail>>,
-    fail_next: AtomicUsize,
-}
+/// [`Recorder::fail_next`].
+pub type RecordingMailer = Recorder<Mail>;
 
-impl RecordingMailer {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Mail>> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
+impl Recorder<Mail> {
     /// The mails taken so far, oldest first (at most [`RECORDING_MAILER_CAPACITY`]).
     pub fn sent(&self) -> Vec<Mail> {
-        self.lock().iter().cloned().collect()
+        self.items()
     }
 
     /// The last mail taken for `to` (compared as written in [`Mail::to`]).
     pub fn last_to(&self, to: &str) -> Option<Mail> {
-        self.lock().iter().rev().find(|m| m.to == to).cloned()
-    }
-
-    /// Forgets the mails taken so far.
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    /// Makes the next `n` sends fail (replacing any failures still queued).
-    pub fn fail_next(&self, n: usize) {
-        self.fail_next.store(n, Ordering::SeqCst);
-    }
-
-    /// Takes one queued failure, if any.
-    fn take_failure(&self) -> bool {
-        self.fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        self.last_where(|m| m.to == to)
     }
 }
 
@@ -299,11 +256,7 @@ impl Mailer for RecordingMailer {
         }
         tracing::info!(to = %mail.to, subject = %mail.subject, "mail (recorded, not sent)");
         tracing::debug!(to = %mail.to, text = %mail.text, "mail body");
-        let mut sent = self.lock();
-        if sent.len() >= RECORDING_MAILER_CAPACITY {
-            sent.pop_front();
-        }
-        sent.push_back(mail.clone());
+        self.record(mail.clone());
         Ok(())
     }
 }
@@ -313,14 +266,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_the_password_only() {
-        assert_eq!(
-            redact_url("smtps://me%40x.com:p%40ss@smtp.x.com:465/helo.example?tls=required"),
-            "smtps://me%40x.com:***@smtp.x.com:465/helo.example?tls=required"
-        );
-        assert_eq!(redact_url("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
-        assert_eq!(redact_url("smtp://user@host"), "smtp://user@host");
-        assert_eq!(redact_url("not a url"), "not a url");
+    fn debug_hides_the_password_only() {
         let cfg = SmtpConfig::new("smtp://u:hunter2@h:587?tls=required", "a@b.c");
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

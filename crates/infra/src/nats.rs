@@ -18,6 +18,9 @@ use surge_kernel::ports::{EventBus, EventHandler};
 
 use crate::delivery::Deliveries;
 
+/// How much longer than a handler may run JetStream waits for its ack before redelivering.
+const ACK_WAIT_MARGIN: Duration = Duration::from_secs(30);
+
 pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
@@ -141,6 +144,7 @@ impl NatsBus {
 
 #[async_trait]
 impl EventBus for NatsBus {
+    #[tracing::instrument(name = "nats.publish", level = "debug", skip_all, fields(topic = %event.topic, event_id = %event.id))]
     async fn publish(&self, event: &EventEnvelope) -> anyhow::Result<()> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
@@ -162,17 +166,17 @@ impl EventBus for NatsBus {
         let stream = self.js.get_stream(&self.stream).await?;
         for topic in topics {
             let durable = format!("{}__{}", token(consumer), token(topic));
+            // Create or update: a durable made by an older release takes the current
+            // ack wait. The wait outlasts the handler's time limit, so JetStream does not
+            // redeliver an event whose handler is still running.
             let pull = stream
-                .get_or_create_consumer(
-                    &durable,
-                    consumer::pull::Config {
-                        durable_name: Some(durable.clone()),
-                        filter_subject: self.subject(topic),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        ack_wait: Duration::from_secs(30),
-                        ..Default::default()
-                    },
-                )
+                .create_consumer(consumer::pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject: self.subject(topic),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: self.deliveries.policy().handler_timeout + ACK_WAIT_MARGIN,
+                    ..Default::default()
+                })
                 .await?;
             let handler = handler.clone();
             let name = durable.clone();

@@ -9,6 +9,7 @@
 //! `.../online/cancellation`, `.../online/order`, `.../online/subscription`).
 
 mod fake;
+mod subscriptions;
 
 use std::time::Duration;
 
@@ -412,6 +413,7 @@ fn never_approved(tid: &str, status: &str) -> PaymentError {
 
 #[async_trait]
 impl PaymentGateway for KakaoPay {
+    #[tracing::instrument(name = "kakao_pay.ready", skip_all, fields(order_id = %req.order_id, amount = req.amount), err(level = "warn"))]
     async fn ready(&self, req: &PaymentRequest) -> Result<PaymentReady, PaymentError> {
         let answer: ReadyAnswer = self
             .post(
@@ -438,6 +440,11 @@ impl PaymentGateway for KakaoPay {
         })
     }
 
+    #[tracing::instrument(
+        name = "kakao_pay.approve",
+        skip(self, user_id, pg_token),
+        err(level = "warn")
+    )]
     async fn approve(
         &self,
         tid: &str,
@@ -483,6 +490,7 @@ impl PaymentGateway for KakaoPay {
         }
     }
 
+    #[tracing::instrument(name = "kakao_pay.cancel", skip(self), err(level = "warn"))]
     async fn cancel(&self, tid: &str, amount: i64) -> Result<(), PaymentError> {
         if amount <= 0 {
             return Err(PaymentError::Declined(format!(
@@ -520,74 +528,13 @@ impl PaymentGateway for KakaoPay {
         }
     }
 
+    #[tracing::instrument(
+        name = "kakao_pay.status",
+        level = "debug",
+        skip(self),
+        err(level = "warn")
+    )]
     async fn status(&self, tid: &str) -> Result<PaymentStatus, PaymentError> {
         Ok(self.order(tid).await?.status()?)
-    }
-}
-
-#[async_trait]
-impl SubscriptionGateway for KakaoPay {
-    async fn charge(&self, c: &SubscriptionCharge) -> Result<PaymentApproved, PaymentError> {
-        let answer: ApproveAnswer = self
-            .post(
-                SUBSCRIPTION,
-                &ChargeBody {
-                    cid: &self.cid,
-                    sid: &c.sid,
-                    partner_order_id: &c.order_id,
-                    partner_user_id: &c.user_id,
-                    item_name: &c.item_name,
-                    quantity: c.quantity,
-                    total_amount: c.amount,
-                    tax_free_amount: 0,
-                },
-            )
-            .await?;
-        let tid = answer.tid.ok_or_else(|| {
-            PaymentError::Unavailable("Kakao Pay charged a subscription without a tid".into())
-        })?;
-        Ok(PaymentApproved {
-            tid,
-            amount: answer.amount.total,
-            sid: Some(answer.sid.unwrap_or_else(|| c.sid.clone())),
-        })
-    }
-
-    async fn deactivate(&self, sid: &str) -> Result<(), PaymentError> {
-        let body = SidBody {
-            cid: &self.cid,
-            sid,
-        };
-        let message = match self
-            .post::<_, SubscriptionAnswer>(SUBSCRIPTION_INACTIVE, &body)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(Failure::Rejected(message)) => message,
-            Err(e) => return Err(e.into()),
-        };
-        // Ending it twice is fine: the status says whether it already ended.
-        match self.subscription(sid).await {
-            Ok(state) if !state.active => Ok(()),
-            Ok(_) => Err(PaymentError::Declined(message)),
-            Err(e @ PaymentError::Unavailable(_)) => Err(e),
-            Err(PaymentError::Declined(_)) => Err(PaymentError::Declined(message)),
-        }
-    }
-
-    async fn subscription(&self, sid: &str) -> Result<SubscriptionState, PaymentError> {
-        let answer: SubscriptionAnswer = self
-            .post(
-                SUBSCRIPTION_STATUS,
-                &SidBody {
-                    cid: &self.cid,
-                    sid,
-                },
-            )
-            .await?;
-        Ok(SubscriptionState {
-            sid: sid.to_owned(),
-            active: answer.status == "ACTIVE",
-        })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
 use surge_kernel::clock::Clock;
-use surge_kernel::events::{EventEnvelope, OutboxSignal};
+use surge_kernel::events::{event_columns, EventEnvelope, OutboxSignal};
 use surge_kernel::ports::EventBus;
 use uuid::Uuid;
 
@@ -70,16 +70,11 @@ impl Relay {
     }
 
     /// Publishes one batch of pending rows; returns how many were published.
+    #[tracing::instrument(name = "outbox.relay_once", level = "debug", skip(self))]
     pub async fn relay_once(&self) -> anyhow::Result<usize> {
         let db = &self.db;
         let select = Query::select()
-            .columns([
-                Alias::new("id"),
-                Alias::new("topic"),
-                Alias::new("event_key"),
-                Alias::new("payload"),
-                Alias::new("occurred_at"),
-            ])
+            .columns(event_columns(&["id"], &[]))
             .from(Alias::new("outbox"))
             .order_by(Alias::new("id"), Order::Asc)
             .limit(BATCH)

@@ -34,20 +34,32 @@ fn is_unavailable<T: std::fmt::Debug>(r: &Result<T, PaymentError>) -> bool {
     matches!(r, Err(PaymentError::Unavailable(_)))
 }
 
+surge_testkit::payment_gateway_contract!(fake_gateway, async {
+    Some((FakeGateway::new(), "any-token"))
+});
+
+surge_testkit::subscription_gateway_contract!(recurring_fake_gateway, async {
+    Some((FakeGateway::recurring(), "any-token"))
+});
+
 #[tokio::test]
-async fn fake_gateway_passes_the_contract() {
-    let fake = FakeGateway::new();
-    contracts::payment_gateway(&fake, "any-token").await;
-    assert_eq!(fake.approvals(), 1);
-    assert_eq!(fake.refunds(), 1);
+async fn fake_gateway_charges_and_refunds_as_the_whole_contract_asks() {
+    let fx = (FakeGateway::new(), "any-token");
+    contracts::payment::all_payment_cases(&fx).await;
+    assert_eq!(
+        fx.0.approvals(),
+        3,
+        "approving twice, another user's approval, cancelling twice"
+    );
+    assert_eq!(fx.0.refunds(), 1);
 }
 
 #[tokio::test]
-async fn recurring_fake_gateway_passes_the_subscription_contract() {
-    let fake = FakeGateway::recurring();
-    contracts::subscription_gateway(&fake, "any-token").await;
-    assert_eq!(fake.approvals(), 2, "the first payment and one renewal");
-    assert_eq!(fake.refunds(), 1);
+async fn recurring_fake_gateway_charges_as_the_whole_subscription_contract_asks() {
+    let fx = (FakeGateway::recurring(), "any-token");
+    contracts::payment::all_subscription_cases(&fx).await;
+    assert_eq!(fx.0.approvals(), 2, "the first payment and one renewal");
+    assert_eq!(fx.0.refunds(), 1);
 }
 
 #[tokio::test]

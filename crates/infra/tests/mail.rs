@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use surge_infra::mail::{RecordingMailer, SmtpConfig, SmtpMailer, RECORDING_MAILER_CAPACITY};
 use surge_kernel::ports::{Mail, Mailer};
-use surge_testkit::contracts;
 use surge_testkit::smtp::{FakeSmtp, Stage};
 
 const FROM: &str = "Surge <no-reply@surge.local>";
@@ -24,18 +23,12 @@ fn mail(to: &str, subject: &str) -> Mail {
     }
 }
 
-#[tokio::test]
-async fn recording_mailer_contract() {
-    let rec = RecordingMailer::new();
-    contracts::mailer(&rec, &rec).await;
-}
+surge_testkit::mailer_contract!(recording_mailer, async { Some(RecordingMailer::new()) });
 
-#[tokio::test]
-async fn smtp_mailer_contract() {
+surge_testkit::mailer_contract!(smtp_mailer, async {
     let server = FakeSmtp::start().await;
-    let mailer = smtp_mailer(&server.url());
-    contracts::mailer(&mailer, &server).await;
-}
+    Some((smtp_mailer(&server.url()), server))
+});
 
 #[tokio::test]
 async fn recording_mailer_keeps_the_latest_mails() {
@@ -153,14 +146,22 @@ async fn smtp_refusals_are_errors_and_the_next_send_works() {
     );
 }
 
+/// lettre hands a used connection back to its pool in a task it spawns when the send
+/// ends; on this single-threaded test runtime that task runs as soon as the test yields
+/// (it awaits nothing but an uncontended lock), so no timing is involved.
+async fn pool_takes_back() {
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn smtp_connections_are_reused() {
     let server = FakeSmtp::start().await;
     let mailer = smtp_mailer(&server.url());
     mailer.test_connection().await.unwrap();
     for i in 0..5 {
-        // lettre hands a connection back to its pool in a task of its own: let it run.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        pool_takes_back().await;
         mailer
             .send(&mail("to@example.com", &format!("n{i}")))
             .await
@@ -185,7 +186,7 @@ async fn smtp_slow_reply_times_out_and_the_next_send_uses_a_fresh_connection() {
     assert!(format!("{err:#}").contains("within 1 s"), "{err:#}");
     // The cut-off connection is not reused (even once lettre has handed it back to the
     // pool): the next send answers at once.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    pool_takes_back().await;
     let started = Instant::now();
     mailer.send(&mail("to@example.com", "next")).await.unwrap();
     assert!(

@@ -70,31 +70,45 @@ async fn scripted(answer: ResponseTemplate) -> MockServer {
 // ---------------------------------------------------------------------------------
 // Contract
 
-#[tokio::test]
-async fn kakao_pay_passes_the_contract_against_a_fake_kakao() {
+surge_testkit::payment_gateway_contract!(kakao_pay_against_a_fake_kakao, async {
     let k = fake_kakao().await;
-    contracts::payment_gateway(&kakao(&k.server.uri(), SECRET), PG_TOKEN).await;
+    Some((kakao(&k.server.uri(), SECRET), PG_TOKEN, k))
+});
+
+surge_testkit::subscription_gateway_contract!(recurring_kakao_pay_against_a_fake_kakao, async {
+    let k = fake_kakao().await;
+    Some((recurring(&k.server.uri()), PG_TOKEN, k))
+});
+
+#[tokio::test]
+async fn kakao_pay_calls_kakao_as_the_whole_contract_asks() {
+    let k = fake_kakao().await;
+    contracts::payment::all_payment_cases(&(kakao(&k.server.uri(), SECRET), PG_TOKEN)).await;
     let st = k.state.lock().unwrap();
     let approved: Vec<_> = st.payments.values().filter(|p| p.approved).collect();
-    assert_eq!(approved.len(), 1, "one payment approved");
     assert_eq!(
-        approved[0].canceled, approved[0].total,
-        "refunded once, fully"
+        approved.len(),
+        3,
+        "approving twice, another user's approval, cancelling twice"
     );
+    let refunded: Vec<_> = approved.iter().filter(|p| p.canceled > 0).collect();
+    assert_eq!(refunded.len(), 1, "one payment refunded");
+    assert_eq!(refunded[0].canceled, refunded[0].total, "once, fully");
     assert_eq!(
         st.cancel_calls, 1,
         "neither the void of an unapproved payment nor the retried cancel reached Kakao's cancel"
     );
     assert_eq!(
-        st.approve_calls, 4,
-        "the retry, the stranger's and the unknown tid's approvals reached Kakao, which refused them"
+        st.approve_calls, 6,
+        "three approvals, and the retry, the stranger's and the unknown tid's approvals \
+         reached Kakao, which refused them"
     );
 }
 
 #[tokio::test]
-async fn kakao_pay_passes_the_subscription_contract_against_a_fake_kakao() {
+async fn recurring_kakao_pay_calls_kakao_as_the_whole_subscription_contract_asks() {
     let k = fake_kakao().await;
-    contracts::subscription_gateway(&recurring(&k.server.uri()), PG_TOKEN).await;
+    contracts::payment::all_subscription_cases(&(recurring(&k.server.uri()), PG_TOKEN)).await;
     let st = k.state.lock().unwrap();
     assert!(
         st.payments.values().all(|p| p.cid == SUBSCRIPTION_CID),

@@ -6,16 +6,35 @@ use async_trait::async_trait;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use sea_orm::sea_query::StringLen;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+/// A user's role. Stored by identity as its upper-case name (`USER`, `MENTOR`,
+/// `ADMIN`): the same string as on the wire and in access tokens.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(10))")]
 pub enum Role {
+    #[sea_orm(string_value = "USER")]
     User,
+    #[sea_orm(string_value = "MENTOR")]
     Mentor,
+    #[sea_orm(string_value = "ADMIN")]
     Admin,
 }
 
@@ -25,14 +44,6 @@ impl Role {
             Role::User => "USER",
             Role::Mentor => "MENTOR",
             Role::Admin => "ADMIN",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "USER" => Some(Role::User),
-            "MENTOR" => Some(Role::Mentor),
-            "ADMIN" => Some(Role::Admin),
-            _ => None,
         }
     }
 }

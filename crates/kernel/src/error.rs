@@ -1,10 +1,26 @@
 //! RFC 9457 problem details: the one error shape every route answers with.
+//!
+//! Which error type belongs where:
+//!
+//! - **Validation** (`domain.rs`): a module's own `thiserror` enum naming what is wrong
+//!   with an input (`identity::domain::InvalidInput`), each variant with a stable
+//!   `code()`. Domain types are built only through constructors that return it, so a
+//!   value that exists is valid. `http.rs` turns it into an [`ApiError`] (400/422).
+//! - **Use cases** (the services in a module's use-case files): `Result<T, ApiError>`.
+//!   The use case knows the user-visible answer (`out_of_stock` is a 409, a missing
+//!   order a 404); database and port failures pass through `?` and become a logged 500
+//!   (or a 503 for [`DependencyUnavailable`]) without leaking their cause.
+//! - **Ports** (`ports.rs`, `payment.rs`, `waiting_room.rs`): `anyhow::Error` for
+//!   failures the caller cannot act on, a typed error where it must branch
+//!   ([`crate::payment::PaymentError`]: declined vs unavailable) and
+//!   [`DependencyUnavailable`] inside the `anyhow` chain for a backend that is down.
+//! - **Event handlers and workers**: `anyhow::Error`; the bus retries with backoff, then
+//!   keeps the event as a dead letter with the error's text.
+//! - **Start-up** (building modules, reading configuration): `anyhow::Error` with context.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-pub type ApiResult<T> = Result<T, ApiError>;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

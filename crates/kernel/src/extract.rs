@@ -158,3 +158,54 @@ mod tests {
         assert!(!is_json(&HeaderMap::new()));
     }
 }
+
+/// The peer address, when the server was started with connect info (it always is;
+/// in-process router tests may not be).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// The client's address. Behind `hops` trusted proxies, each appends the address it saw
+/// to `X-Forwarded-For`, so the client is the `hops`-th entry from the right: anything
+/// further left was written by the client and proves nothing. Every line of the header
+/// counts (proxies may add a second one); an entry that is not an IP address is ignored
+/// in favour of the peer.
+pub fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, hops: usize) -> String {
+    let peer_ip = || peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
+    if hops == 0 {
+        return peer_ip();
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let Some(entry) = entries
+        .len()
+        .checked_sub(hops)
+        .map_or(entries.first(), |i| entries.get(i))
+    else {
+        return peer_ip();
+    };
+    entry
+        .parse::<std::net::IpAddr>()
+        .map_or_else(|_| peer_ip(), |ip| ip.to_string())
+}

@@ -5,19 +5,27 @@
 
 pub mod auth;
 pub mod clock;
+pub mod code_host;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod idempotency;
+pub mod jobs;
+pub mod lease;
+pub mod llm;
 pub mod migration;
 pub mod module;
+pub mod news;
 pub mod page;
 pub mod payment;
+pub mod plans;
 pub mod ports;
 pub mod sql;
+pub mod verifier;
 pub mod waiting_room;
+pub mod weather;
 
-pub use error::{ApiError, ApiResult};
+pub use error::ApiError;
 
 /// A new time-ordered id (UUID v7): sorts by creation time, so it doubles as a cursor.
 pub fn new_id() -> uuid::Uuid {

@@ -11,7 +11,13 @@
 //! [`PaymentGateway::status`] and refund only what was taken.
 
 use async_trait::async_trait;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::events::{claim, EventEnvelope, OutboxSignal};
+use crate::ports::{NewNotification, Notifier};
+use crate::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRequest {
@@ -141,5 +147,79 @@ impl From<PaymentError> for crate::ApiError {
                 format!("{e}; try again"),
             ),
         }
+    }
+}
+
+/// The gateway step of a refund consumer (shop orders, ticketing reservations): gives
+/// `amount` back on payment `tid`, before the consumer claims the event
+/// ([`crate::events::claim`]). Nothing to do without a payment (no tid, or 0 KRW). A
+/// redelivered event calls it again; the gateway answers a repeated refund like the
+/// first, so the money goes back once.
+pub async fn refund(
+    gateway: &dyn PaymentGateway,
+    tid: &str,
+    amount: i64,
+    what: &str,
+) -> anyhow::Result<()> {
+    if tid.is_empty() || amount <= 0 {
+        return Ok(());
+    }
+    gateway
+        .cancel(tid, amount)
+        .await
+        .map_err(|e| anyhow::anyhow!("refund of {what}: {e}"))
+}
+
+/// What a refund consumer runs on: the gateway to refund through, and where its one
+/// database step, its outbox events and its notification go.
+pub struct RefundConsumer<'a> {
+    pub consumer: &'static str,
+    pub gateway: &'a dyn PaymentGateway,
+    pub db: &'a DatabaseConnection,
+    pub outbox: &'a OutboxSignal,
+    pub notifier: &'a dyn Notifier,
+}
+
+/// A refund requested by `event`: `amount` KRW of payment `tid`, for `what`.
+pub struct RefundOf<'a> {
+    pub event: &'a EventEnvelope,
+    pub tid: &'a str,
+    pub amount: i64,
+    pub what: String,
+}
+
+/// What the database step of a refund did: `T` for the caller to act on after the
+/// commit, and whom to tell that their money is back.
+pub struct Refunded<T> {
+    pub then: T,
+    pub notify: Option<(Uuid, NewNotification)>,
+}
+
+impl RefundConsumer<'_> {
+    /// The steps of every refund consumer, in their order: the gateway refund (repeated
+    /// on a redelivery, which the gateway answers like the first), then `step` inside
+    /// the transaction that claims the event (so its effect happens once), the commit,
+    /// a wake of the outbox relay for the events `step` wrote, and the notification.
+    /// `None` when an earlier delivery already ran `step`.
+    pub async fn run<T>(
+        &self,
+        r: RefundOf<'_>,
+        now: Millis,
+        step: impl AsyncFnOnce(&DatabaseTransaction) -> anyhow::Result<Refunded<T>>,
+    ) -> anyhow::Result<Option<T>> {
+        refund(self.gateway, r.tid, r.amount, &r.what).await?;
+        let Some(txn) = claim(self.db, self.consumer, r.event.id, now).await? else {
+            return Ok(None);
+        };
+        let done = step(&txn).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        if let Some((user, n)) = done.notify {
+            // The refund stands whether or not the notice could be stored.
+            if let Err(e) = self.notifier.notify(user, n).await {
+                tracing::warn!(error = ?e, "refund notification not stored");
+            }
+        }
+        Ok(Some(done.then))
     }
 }

@@ -76,6 +76,19 @@ pub struct NewNotification {
     pub data: serde_json::Value,
 }
 
+impl NewNotification {
+    /// "Refund complete": `amount` KRW went back to the buyer (`kind` names what was
+    /// refunded, e.g. `order_refunded`; `data` points at it).
+    pub fn refund_complete(kind: &str, amount: i64, data: serde_json::Value) -> Self {
+        Self {
+            kind: kind.into(),
+            title: "Refund complete".into(),
+            body: format!("{amount} KRW was refunded."),
+            data,
+        }
+    }
+}
+
 /// Stores a notification for a user and pushes it to their live streams.
 #[async_trait]
 pub trait Notifier: Send + Sync + 'static {
@@ -94,7 +107,67 @@ pub struct UserSummary {
 
 #[async_trait]
 pub trait UserDirectory: Send + Sync + 'static {
+    /// `Ok(None)`: no such user (never existed or deleted).
     async fn find(&self, id: Uuid) -> anyhow::Result<Option<UserSummary>>;
+    /// Many users in one lookup (a room's members, a page of comments). Ids with no
+    /// user are absent from the map.
+    async fn find_many(
+        &self,
+        ids: &[Uuid],
+    ) -> anyhow::Result<std::collections::HashMap<Uuid, UserSummary>>;
+}
+
+/// Nicknames of several users, looked up together (one `find_many`): a user who is gone
+/// shows as deleted; when the lookup itself failed after a committed write, every name
+/// reads as unavailable (never as deleted).
+#[derive(Debug, Clone)]
+pub struct Nicknames {
+    found: std::collections::HashMap<Uuid, String>,
+    otherwise: &'static str,
+}
+
+impl Nicknames {
+    /// What a user with no account any more is shown as.
+    pub const DELETED_USER: &'static str = "(탈퇴한 사용자)";
+    /// Shown for every name when the directory could not be asked (after a write only).
+    pub const UNAVAILABLE: &'static str = "(이름을 불러오지 못함)";
+
+    /// The nicknames of `ids` (duplicates allowed) in one lookup; a failed lookup is an
+    /// error, never a deleted user.
+    pub async fn lookup(users: &dyn UserDirectory, ids: &[Uuid]) -> anyhow::Result<Self> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let found = if unique.is_empty() {
+            Default::default()
+        } else {
+            users.find_many(&unique).await?
+        };
+        Ok(Self {
+            found: found.into_iter().map(|(id, u)| (id, u.nickname)).collect(),
+            otherwise: Self::DELETED_USER,
+        })
+    }
+
+    /// For the answer to a write that already committed: a failed lookup must not turn
+    /// the done write into a 500 (the client would send it again), so the names then
+    /// read as unavailable and the failure is logged.
+    pub async fn after_write(users: &dyn UserDirectory, ids: &[Uuid]) -> Self {
+        Self::lookup(users, ids).await.unwrap_or_else(|e| {
+            tracing::warn!(error = ?e, "user directory lookup failed after a write");
+            Self {
+                found: Default::default(),
+                otherwise: Self::UNAVAILABLE,
+            }
+        })
+    }
+
+    pub fn of(&self, id: Uuid) -> String {
+        self.found
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| self.otherwise.to_owned())
+    }
 }
 
 /// One plain-text e-mail.
@@ -117,4 +190,25 @@ pub trait Mailer: Send + Sync + 'static {
 #[async_trait]
 pub trait ChatNotifier: Send + Sync + 'static {
     async fn post(&self, text: &str) -> anyhow::Result<()>;
+}
+
+/// Stored files (uploaded images), written and read whole by key (`community/images/<id>`).
+/// Adapters: a local directory (embedded) through the `object_store` crate. Errors are
+/// failures to reach the store; a missing object is `Ok(None)`.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Stores `bytes` under `key`, replacing what was there.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<()>;
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Removes the object; removing a missing one is fine.
+    async fn delete(&self, key: &str) -> anyhow::Result<()>;
+}
+
+/// Whether a user completed (had approved) a daily mission on a Korean day: asked by
+/// shop for mission-gated coupons, answered by community without either reading the
+/// other's tables.
+#[async_trait]
+pub trait MissionCompletions: Send + Sync + 'static {
+    /// `day` is the KST calendar day ([`crate::clock::kst::day`]).
+    async fn completed_on(&self, user_id: Uuid, day: chrono::NaiveDate) -> anyhow::Result<bool>;
 }

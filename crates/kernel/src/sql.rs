@@ -28,3 +28,33 @@ pub async fn insert_if_absent(
     };
     Ok(conn.execute(stmt).await?.rows_affected() == 1)
 }
+
+/// Whether a failed statement lost a race between concurrent writers (a deadlock, a
+/// lock-wait timeout, SQLite's busy lock) and is worth running again.
+pub fn retryable(e: &DbErr) -> bool {
+    let m = e.to_string().to_ascii_lowercase();
+    m.contains("deadlock") || m.contains("lock wait timeout") || m.contains("database is locked")
+}
+
+/// Runs a transaction again (up to 5 times, with jittered back-off) when the database
+/// reports a deadlock or lock timeout between concurrent writers: MySQL/MariaDB
+/// deadlock on two inserts of one unique key, for instance, where PostgreSQL waits.
+/// `attempt_once` must begin and end its own transaction.
+pub async fn with_retries<T, F, Fut>(mut attempt_once: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut attempt: u64 = 0;
+    loop {
+        match attempt_once().await {
+            Err(e) if retryable(&e) && attempt < 5 => {
+                attempt += 1;
+                // 5..30 ms times the attempt, from the randomness a v4 id carries.
+                let jitter = 5 + (uuid::Uuid::new_v4().as_u128() % 25) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(jitter * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}

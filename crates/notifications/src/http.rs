@@ -19,7 +19,8 @@ use surge_kernel::ApiError;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::service::{channel, NotificationService, NotificationView};
+use crate::domain::{InvalidInput, MarkSelection};
+use crate::inbox::{channel, NotificationService, NotificationView};
 
 type St = State<Arc<NotificationService>>;
 
@@ -47,6 +48,23 @@ pub struct MarkRead {
     ids: Option<Vec<Uuid>>,
     #[serde(default)]
     all: bool,
+}
+
+impl MarkRead {
+    pub fn try_into_domain(self) -> Result<MarkSelection, InvalidInput> {
+        MarkSelection::new(self.ids, self.all)
+    }
+}
+
+/// A rule an input broke: 422 with the rule's code.
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.to_string(),
+        )
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -89,15 +107,7 @@ async fn mark_read(
     who: AuthUser,
     Json(req): Json<MarkRead>,
 ) -> Result<Json<Marked>, ApiError> {
-    let updated = match (req.ids, req.all) {
-        (None, true) => s.mark_read(who.id, None).await?,
-        (Some(ids), false) if ids.len() <= 1000 => s.mark_read(who.id, Some(&ids)).await?,
-        _ => {
-            return Err(ApiError::validation(
-                "send either up to 1000 `ids` or `all: true`",
-            ))
-        }
-    };
+    let updated = s.mark_read(who.id, &req.try_into_domain()?).await?;
     Ok(Json(Marked { updated }))
 }
 

@@ -1,4 +1,5 @@
 //! SeaORM entities for reads and simple writes; counts move through conditional updates.
+//! States are typed with the enums of `domain.rs` (stored as the same strings).
 
 macro_rules! no_relations {
     () => {
@@ -11,13 +12,15 @@ macro_rules! no_relations {
 pub mod room {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::{Category, RoomStatus};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "partner_rooms")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub author_id: Uuid,
-        pub category: String,
+        pub category: Category,
         pub title: String,
         pub body: String,
         pub capacity: i32,
@@ -27,7 +30,7 @@ pub mod room {
         /// `Conditions` as JSON.
         pub conditions: String,
         pub tags: String,
-        pub status: String,
+        pub status: RoomStatus,
         pub deleted: bool,
         pub match_id: Option<Uuid>,
         pub created_at: i64,
@@ -73,15 +76,17 @@ pub mod comment {
 pub mod application {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::{ApplicationStatus, Category};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "partner_applications")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub user_id: Uuid,
-        pub category: String,
+        pub category: Category,
         pub conditions: String,
-        pub status: String,
+        pub status: ApplicationStatus,
         pub live_key: Option<String>,
         pub match_id: Option<Uuid>,
         pub created_at: i64,
@@ -94,13 +99,15 @@ pub mod application {
 pub mod matched {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::{Category, MatchKind};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "partner_matches")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
-        pub category: String,
-        pub source: String,
+        pub category: Category,
+        pub source: MatchKind,
         pub room_id: Option<Uuid>,
         pub conditions: String,
         pub created_at: i64,

@@ -1,4 +1,5 @@
-//! Partner routes under `/api/v1/partner`.
+//! Partner routes under `/api/v1/partner`, and their request bodies: each converts
+//! with `try_into_domain()` into validated domain types before reaching a use case.
 
 use std::sync::Arc;
 
@@ -12,20 +13,185 @@ use surge_kernel::auth::AuthUser;
 use surge_kernel::error::Problem;
 use surge_kernel::extract::{Json, Path, Query};
 use surge_kernel::page::{Page, PageQuery};
-use surge_kernel::ApiError;
+use surge_kernel::{parse_rfc3339, ApiError};
 use utoipa::{IntoParams, OpenApi};
 use uuid::Uuid;
 
-use crate::domain::{Category, Conditions, Place, StudyType, Way};
-use crate::matches::{
-    ActivityView, LeaderboardEntry, LeaderboardQuery, MatchMember, MatchView, ReviewDraft,
-    ReviewView,
+use crate::comments::CommentView;
+use crate::domain::{
+    ApplicationStatus, Capacity, Category, Conditions, Criteria, InvalidInput, MatchKind,
+    NewReview, NewRoom, Place, RoomChanges, RoomStatus, Stars, StudyType, Text, Title, Way,
 };
-use crate::matching::{ApplicationDraft, ApplicationView, WaitingCount};
-use crate::rooms::{
-    CommentDraft, CommentPatch, CommentView, MemberView, RoomDraft, RoomFilter, RoomPatch, RoomView,
-};
+use crate::matches::{ActivityView, LeaderboardEntry, MatchMember, MatchView, ReviewView};
+use crate::matching::{ApplicationView, WaitingCount};
+use crate::rooms::{MemberView, RoomListing, RoomView};
 use crate::Partner;
+
+/// An invalid input answers 422 `validation_failed`, naming the field.
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::validation(e.to_string()).with("field", e.field())
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RoomDraft {
+    pub category: Category,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// 2..=20, the author included.
+    pub capacity: i32,
+    /// RFC 3339.
+    pub meets_at: String,
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub conditions: Conditions,
+}
+
+impl RoomDraft {
+    pub fn try_into_domain(self) -> Result<NewRoom, ApiError> {
+        let criteria = Criteria::new(self.category, self.conditions)?;
+        let meets_at = parse_rfc3339(&self.meets_at, "meets_at")?;
+        Ok(NewRoom {
+            criteria,
+            title: Title::new(&self.title)?,
+            body: Text::new(&self.body, "body")?,
+            capacity: Capacity::new(self.capacity)?,
+            meets_at,
+            anonymous: self.anonymous,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RoomPatch {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    /// Never below the current number of members.
+    pub capacity: Option<i32>,
+    pub meets_at: Option<String>,
+    pub anonymous: Option<bool>,
+    pub conditions: Option<Conditions>,
+}
+
+impl RoomPatch {
+    pub fn try_into_domain(self) -> Result<RoomChanges, ApiError> {
+        Ok(RoomChanges {
+            title: self.title.as_deref().map(Title::new).transpose()?,
+            body: self
+                .body
+                .as_deref()
+                .map(|b| Text::new(b, "body"))
+                .transpose()?,
+            capacity: self.capacity.map(Capacity::new).transpose()?,
+            meets_at: self
+                .meets_at
+                .as_deref()
+                .map(|m| parse_rfc3339(m, "meets_at"))
+                .transpose()?,
+            anonymous: self.anonymous,
+            conditions: self.conditions,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct RoomFilter {
+    pub category: Option<Category>,
+    /// `open` (default) or `completed`.
+    pub status: Option<String>,
+    pub place: Option<Place>,
+    pub way: Option<Way>,
+    pub study_type: Option<StudyType>,
+}
+
+impl RoomFilter {
+    pub fn try_into_domain(self) -> Result<RoomListing, ApiError> {
+        let status = match self
+            .status
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("open") => RoomStatus::Open,
+            Some("completed") => RoomStatus::Completed,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_filter",
+                    "status is open or completed",
+                ))
+            }
+        };
+        Ok(RoomListing {
+            category: self.category,
+            status,
+            place: self.place,
+            way: self.way,
+            study_type: self.study_type,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CommentDraft {
+    pub body: String,
+    /// Reply to this top-level comment.
+    pub parent_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CommentPatch {
+    pub body: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ApplicationDraft {
+    pub category: Category,
+    #[serde(flatten)]
+    pub conditions: Conditions,
+}
+
+impl ApplicationDraft {
+    pub fn try_into_domain(self) -> Result<Criteria, ApiError> {
+        Ok(Criteria::new(self.category, self.conditions)?)
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ReviewDraft {
+    pub reviewee_id: Uuid,
+    /// 1..=5.
+    pub stars: i32,
+}
+
+impl ReviewDraft {
+    pub fn try_into_domain(self) -> Result<NewReview, ApiError> {
+        Ok(NewReview {
+            reviewee: self.reviewee_id,
+            stars: Stars::new(self.stars)?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LeaderboardQuery {
+    /// 1..=100 (default 20).
+    pub limit: Option<u64>,
+}
+
+impl LeaderboardQuery {
+    fn limit(&self) -> Result<u64, ApiError> {
+        match self.limit.unwrap_or(20) {
+            n @ 1..=100 => Ok(n),
+            _ => Err(ApiError::bad_request(
+                "invalid_limit",
+                "limit must be between 1 and 100",
+            )),
+        }
+    }
+}
 
 type St = State<Arc<Partner>>;
 
@@ -65,7 +231,7 @@ pub fn router(p: Arc<Partner>) -> Router {
     ),
     components(schemas(
         RoomDraft, RoomPatch, RoomView, MemberView, Conditions, Category, Place, Way, StudyType,
-        CommentDraft, CommentPatch, CommentView, ApplicationDraft, ApplicationView, WaitingCount,
+        RoomStatus, ApplicationStatus, MatchKind, CommentDraft, CommentPatch, CommentView, ApplicationDraft, ApplicationView, WaitingCount,
         MatchView, MatchMember, ReviewDraft, ReviewView, ActivityView, LeaderboardEntry, Problem
     )),
     tags((name = "partner", description = "Meal and study rooms, random matching, reviews"))
@@ -89,7 +255,7 @@ async fn list_rooms(
     Query(page): Query<PageQuery>,
     Query(f): Query<RoomFilter>,
 ) -> Result<Json<Page<RoomView>>, ApiError> {
-    Ok(Json(p.rooms.list(&f, &page).await?))
+    Ok(Json(p.rooms.list(&f.try_into_domain()?, &page).await?))
 }
 
 /// Opens a room; the author is its first member.
@@ -100,7 +266,11 @@ async fn create_room(
     who: AuthUser,
     Json(d): Json<RoomDraft>,
 ) -> Result<Response, ApiError> {
-    Ok((StatusCode::CREATED, Json(p.rooms.create(&who, d).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(p.rooms.create(&who, d.try_into_domain()?).await?),
+    )
+        .into_response())
 }
 
 /// A room with its members (anonymous rooms hide names).
@@ -126,7 +296,7 @@ async fn update_room(
     Path(id): Path<Uuid>,
     Json(d): Json<RoomPatch>,
 ) -> Result<Json<RoomView>, ApiError> {
-    Ok(Json(p.rooms.update(&who, id, d).await?))
+    Ok(Json(p.rooms.update(&who, id, d.try_into_domain()?).await?))
 }
 
 /// Soft-deletes a room (author or admin).
@@ -198,7 +368,7 @@ async fn list_comments(
     Path(id): Path<Uuid>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<CommentView>>, ApiError> {
-    Ok(Json(p.rooms.comments(id, &page).await?))
+    Ok(Json(p.comments.list(id, &page).await?))
 }
 
 /// Comments on a room, or replies to a top-level comment.
@@ -214,7 +384,11 @@ async fn add_comment(
 ) -> Result<Response, ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(p.rooms.comment(&who, id, d).await?),
+        Json(
+            p.comments
+                .add(&who, id, Text::comment(&d.body)?, d.parent_id)
+                .await?,
+        ),
     )
         .into_response())
 }
@@ -230,7 +404,9 @@ async fn edit_comment(
     Path(id): Path<Uuid>,
     Json(d): Json<CommentPatch>,
 ) -> Result<Json<CommentView>, ApiError> {
-    Ok(Json(p.rooms.edit_comment(&who, id, d).await?))
+    Ok(Json(
+        p.comments.edit(&who, id, Text::comment(&d.body)?).await?,
+    ))
 }
 
 /// Deletes my comment (or any, for admins); replies stay.
@@ -242,7 +418,7 @@ async fn delete_comment(
     who: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    p.rooms.delete_comment(&who, id).await?;
+    p.comments.delete(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +432,11 @@ async fn apply(
     who: AuthUser,
     Json(d): Json<ApplicationDraft>,
 ) -> Result<Response, ApiError> {
-    Ok((StatusCode::ACCEPTED, Json(p.matcher.apply(&who, d).await?)).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(p.matcher.apply(&who, d.try_into_domain()?).await?),
+    )
+        .into_response())
 }
 
 /// My random-match applications, newest first.
@@ -328,7 +508,7 @@ async fn review(
 ) -> Result<Response, ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(p.matches.review(&who, id, d).await?),
+        Json(p.matches.review(&who, id, d.try_into_domain()?).await?),
     )
         .into_response())
 }
@@ -347,5 +527,5 @@ async fn leaderboard(
     State(p): St,
     Query(q): Query<LeaderboardQuery>,
 ) -> Result<Json<Vec<LeaderboardEntry>>, ApiError> {
-    Ok(Json(p.matches.leaderboard(q.limit).await?))
+    Ok(Json(p.matches.leaderboard(q.limit()?).await?))
 }

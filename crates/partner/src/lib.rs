@@ -2,13 +2,15 @@
 //! comments, random matching by conditions (one matcher per category across
 //! instances, by a lease), reviews and activity scores, live notifications.
 
+pub mod comments;
+mod deps;
 pub mod domain;
 mod entities;
 mod http;
 pub mod matches;
 pub mod matching;
+mod migration;
 pub mod rooms;
-mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,15 +20,12 @@ use surge_kernel::module::{Foundation, Module};
 use surge_kernel::ports::{ChatNotifier, Notifier, UserDirectory};
 use utoipa::OpenApi;
 
-pub use store::migrations;
-
-/// A member's nickname for display (a deleted account shows as such).
-pub(crate) async fn nickname(users: &dyn UserDirectory, id: uuid::Uuid) -> String {
-    match users.find(id).await {
-        Ok(Some(u)) => u.nickname,
-        _ => "(탈퇴한 사용자)".into(),
-    }
-}
+/// The request bodies, for callers outside HTTP (the demo data): each converts with
+/// `try_into_domain()` into what the use cases take.
+pub use http::{
+    ApplicationDraft, CommentDraft, CommentPatch, ReviewDraft, RoomDraft, RoomFilter, RoomPatch,
+};
+pub use migration::migrations;
 
 #[derive(Debug, Clone)]
 pub struct PartnerConfig {
@@ -47,32 +46,43 @@ impl Default for PartnerConfig {
 
 pub struct Partner {
     pub rooms: Arc<rooms::Rooms>,
+    pub comments: Arc<comments::Comments>,
     pub matcher: Arc<matching::Matcher>,
     pub matches: Arc<matches::Matches>,
+}
+
+/// What partner matching needs from outside the foundation.
+pub struct Ports {
+    pub users: Arc<dyn UserDirectory>,
+    pub notifier: Arc<dyn Notifier>,
+    /// A team chat to announce matches in; `None` when none is configured.
+    pub chat: Option<Arc<dyn ChatNotifier>>,
 }
 
 pub fn module(
     f: &Foundation,
     cfg: PartnerConfig,
-    users: Arc<dyn UserDirectory>,
-    notifier: Arc<dyn Notifier>,
-    chat: Option<Arc<dyn ChatNotifier>>,
-) -> (Module, Arc<Partner>) {
+    ports: Ports,
+) -> anyhow::Result<(Module, Arc<Partner>)> {
+    let Ports {
+        users,
+        notifier,
+        chat,
+    } = ports;
+    let matcher = matching::Matcher::new(f, notifier.clone(), chat, cfg.group_size);
+    let deps = deps::Deps::new(f, users, notifier);
     let p = Arc::new(Partner {
-        rooms: Arc::new(rooms::Rooms::new(f, users.clone(), notifier.clone())),
-        matcher: Arc::new(matching::Matcher::new(
-            f,
-            notifier.clone(),
-            chat,
-            cfg.group_size,
-        )),
-        matches: Arc::new(matches::Matches::new(f, users, notifier)),
+        rooms: Arc::new(rooms::Rooms::new(deps.clone())),
+        comments: Arc::new(comments::Comments::new(deps.clone())),
+        matcher: Arc::new(matcher),
+        matches: Arc::new(matches::Matches::new(deps)),
     });
     let module = Module {
         name: "partner",
         router: http::router(p.clone()),
         openapi: http::PartnerApi::openapi(),
         workers: vec![p.matcher.clone().run(cfg.match_every).boxed()],
+        subscriptions: Vec::new(),
     };
-    (module, p)
+    Ok((module, p))
 }

@@ -11,18 +11,18 @@ use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use surge_kernel::auth::AuthUser;
-use surge_kernel::clock::Clock;
 use surge_kernel::page::{Page, PageQuery};
-use surge_kernel::ports::{NewNotification, Notifier, UserDirectory};
+use surge_kernel::ports::NewNotification;
 use surge_kernel::{new_id, rfc3339, ApiError, Millis};
 use uuid::Uuid;
 
-use crate::domain::{Category, Conditions};
+use crate::deps::{stored_conditions, Deps};
+use crate::domain::{Category, Conditions, InvalidInput, MatchKind, NewReview};
 use crate::entities::{activity, match_member, matched, review};
 
 /// Reviews open this long after the match.
@@ -31,17 +31,6 @@ pub const REVIEW_AFTER_MS: Millis = 30 * 60 * 1000;
 pub enum MatchSource {
     Room { id: Uuid, author: Uuid },
     Random,
-}
-
-/// Points a reviewee gets for 1..=5 stars.
-pub fn review_points(stars: i32) -> i32 {
-    match stars {
-        1 => -10,
-        2 => 0,
-        3 => 10,
-        4 => 20,
-        _ => 42,
-    }
 }
 
 /// Adds a score change once: (user, reason, subject) is the key.
@@ -86,13 +75,13 @@ pub(crate) async fn create_match(
     now: Millis,
 ) -> Result<(), DbErr> {
     let (kind, room_id) = match &source {
-        MatchSource::Room { id, .. } => ("ROOM", Some(*id)),
-        MatchSource::Random => ("RANDOM", None),
+        MatchSource::Room { id, .. } => (MatchKind::Room, Some(*id)),
+        MatchSource::Random => (MatchKind::Random, None),
     };
     matched::Entity::insert(matched::ActiveModel {
         id: sea_orm::Set(id),
-        category: sea_orm::Set(category.as_str().into()),
-        source: sea_orm::Set(kind.into()),
+        category: sea_orm::Set(category),
+        source: sea_orm::Set(kind),
         room_id: sea_orm::Set(room_id),
         conditions: sea_orm::Set(conditions.to_json()),
         created_at: sea_orm::Set(now),
@@ -125,7 +114,7 @@ pub struct MatchView {
     pub id: Uuid,
     pub category: Category,
     /// ROOM or RANDOM.
-    pub source: String,
+    pub source: MatchKind,
     pub room_id: Option<Uuid>,
     /// What every member accepts.
     pub conditions: Conditions,
@@ -133,13 +122,6 @@ pub struct MatchView {
     pub created_at: String,
     /// When reviews open.
     pub reviews_open_at: String,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ReviewDraft {
-    pub reviewee_id: Uuid,
-    /// 1..=5.
-    pub stars: i32,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -167,12 +149,6 @@ pub struct LeaderboardEntry {
     pub score: i64,
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct LeaderboardQuery {
-    /// 1..=100 (default 20).
-    pub limit: Option<u64>,
-}
-
 #[derive(FromQueryResult)]
 struct ScoreRow {
     user_id: Uuid,
@@ -180,53 +156,45 @@ struct ScoreRow {
 }
 
 pub struct Matches {
-    db: DatabaseConnection,
-    read_db: DatabaseConnection,
-    clock: Arc<dyn Clock>,
-    users: Arc<dyn UserDirectory>,
-    notifier: Arc<dyn Notifier>,
+    deps: Arc<Deps>,
 }
 
 impl Matches {
-    pub fn new(
-        f: &surge_kernel::module::Foundation,
-        users: Arc<dyn UserDirectory>,
-        notifier: Arc<dyn Notifier>,
-    ) -> Self {
-        Matches {
-            db: f.db.clone(),
-            read_db: f.read_db.clone(),
-            clock: f.clock.clone(),
-            users,
-            notifier,
-        }
+    pub(crate) fn new(deps: Arc<Deps>) -> Self {
+        Matches { deps }
     }
 
+    /// Matches with their members, every member's nickname found in one lookup.
     async fn views(&self, rows: Vec<matched::Model>) -> Result<Vec<MatchView>, ApiError> {
         let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
         let mut members: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut everyone = Vec::new();
         for mm in match_member::Entity::find()
             .filter(match_member::Column::MatchId.is_in(ids))
-            .all(&self.db)
+            .all(&self.deps.db)
             .await?
         {
+            everyone.push(mm.user_id);
             members.entry(mm.match_id).or_default().push(mm.user_id);
         }
+        let names = self.deps.nicknames(&everyone).await?;
         let mut out = Vec::new();
         for m in rows {
-            let mut ms = Vec::new();
-            for u in members.remove(&m.id).unwrap_or_default() {
-                ms.push(MatchMember {
+            let ms = members
+                .remove(&m.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| MatchMember {
                     user_id: u,
-                    nickname: crate::nickname(&*self.users, u).await,
-                });
-            }
+                    nickname: names.of(u),
+                })
+                .collect();
             out.push(MatchView {
                 id: m.id,
-                category: Category::parse(&m.category).unwrap_or(Category::Meal),
+                category: m.category,
                 source: m.source,
                 room_id: m.room_id,
-                conditions: Conditions::from_json(&m.conditions),
+                conditions: stored_conditions(&m.conditions)?,
                 members: ms,
                 created_at: rfc3339(m.created_at),
                 reviews_open_at: rfc3339(m.created_at + REVIEW_AFTER_MS),
@@ -236,6 +204,7 @@ impl Matches {
     }
 
     /// My matches, newest first.
+    #[tracing::instrument(skip_all, fields(user_id = %who.id))]
     pub async fn mine(
         &self,
         who: &AuthUser,
@@ -252,11 +221,11 @@ impl Matches {
             .order_by_desc(match_member::Column::MatchId)
             .limit(limit + 1)
             .into_tuple()
-            .all(&self.read_db)
+            .all(&self.deps.read_db)
             .await?;
         let mut rows = matched::Entity::find()
             .filter(matched::Column::Id.is_in(ids))
-            .all(&self.read_db)
+            .all(&self.deps.read_db)
             .await?;
         rows.sort_by_key(|m| std::cmp::Reverse(m.id));
         let views = self.views(rows).await?;
@@ -267,10 +236,10 @@ impl Matches {
 
     async fn member_of(&self, who: &AuthUser, id: Uuid) -> Result<matched::Model, ApiError> {
         let is_member = match_member::Entity::find_by_id((id, who.id))
-            .one(&self.db)
+            .one(&self.deps.db)
             .await?
             .is_some();
-        let m = matched::Entity::find_by_id(id).one(&self.db).await?;
+        let m = matched::Entity::find_by_id(id).one(&self.deps.db).await?;
         match m {
             Some(m) if is_member || who.is_admin() => Ok(m),
             _ => Err(ApiError::not_found("no such match")),
@@ -278,21 +247,23 @@ impl Matches {
     }
 
     /// One match, for its members (and admins); others get 404.
+    #[tracing::instrument(skip_all, fields(user_id = %who.id, match_id = %id))]
     pub async fn get(&self, who: &AuthUser, id: Uuid) -> Result<MatchView, ApiError> {
         let m = self.member_of(who, id).await?;
         let mut v = self.views(vec![m]).await?;
         v.pop().ok_or_else(|| ApiError::not_found("no such match"))
     }
 
+    #[tracing::instrument(skip_all, fields(user_id = %who.id, match_id = %match_id, reviewee_id = %d.reviewee))]
     pub async fn review(
         &self,
         who: &AuthUser,
         match_id: Uuid,
-        d: ReviewDraft,
+        d: NewReview,
     ) -> Result<ReviewView, ApiError> {
         let m = self.member_of(who, match_id).await?;
         if match_member::Entity::find_by_id((match_id, who.id))
-            .one(&self.db)
+            .one(&self.deps.db)
             .await?
             .is_none()
         {
@@ -301,23 +272,18 @@ impl Matches {
                 "only members review each other",
             ));
         }
-        if !(1..=5).contains(&d.stars) {
-            return Err(ApiError::validation("stars must be 1..=5").with("field", "stars"));
+        if d.reviewee == who.id {
+            return Err(InvalidInput::SelfReview.into());
         }
-        if d.reviewee_id == who.id {
-            return Err(
-                ApiError::validation("you cannot review yourself").with("field", "reviewee_id")
-            );
-        }
-        if match_member::Entity::find_by_id((match_id, d.reviewee_id))
-            .one(&self.db)
+        if match_member::Entity::find_by_id((match_id, d.reviewee))
+            .one(&self.deps.db)
             .await?
             .is_none()
         {
             return Err(ApiError::validation("the reviewee is not in this match")
                 .with("field", "reviewee_id"));
         }
-        let now = self.clock.now_ms();
+        let now = self.deps.clock.now_ms();
         if now < m.created_at + REVIEW_AFTER_MS {
             return Err(ApiError::conflict(
                 "review_not_open",
@@ -326,13 +292,13 @@ impl Matches {
             .with("reviews_open_at", rfc3339(m.created_at + REVIEW_AFTER_MS)));
         }
         let id = new_id();
-        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let txn = sea_orm::TransactionTrait::begin(&self.deps.db).await?;
         let inserted = review::Entity::insert(review::ActiveModel {
             id: sea_orm::Set(id),
             match_id: sea_orm::Set(match_id),
             reviewer_id: sea_orm::Set(who.id),
-            reviewee_id: sea_orm::Set(d.reviewee_id),
-            stars: sea_orm::Set(d.stars),
+            reviewee_id: sea_orm::Set(d.reviewee),
+            stars: sea_orm::Set(d.stars.get()),
             created_at: sea_orm::Set(now),
         })
         .exec(&txn)
@@ -347,25 +313,18 @@ impl Matches {
                 None => e.into(),
             });
         }
-        record(
-            &txn,
-            d.reviewee_id,
-            "reviewed_by",
-            id,
-            review_points(d.stars),
-            now,
-        )
-        .await?;
+        record(&txn, d.reviewee, "reviewed_by", id, d.stars.points(), now).await?;
         record(&txn, who.id, "wrote_review", id, 20, now).await?;
         txn.commit().await?;
         let _ = self
+            .deps
             .notifier
             .notify(
-                d.reviewee_id,
+                d.reviewee,
                 NewNotification {
                     kind: "review_received".into(),
                     title: "A partner reviewed you".into(),
-                    body: format!("{} star(s)", d.stars),
+                    body: format!("{} star(s)", d.stars.get()),
                     data: serde_json::json!({"match_id": match_id}),
                 },
             )
@@ -373,16 +332,17 @@ impl Matches {
         Ok(ReviewView {
             id,
             match_id,
-            reviewee_id: d.reviewee_id,
-            stars: d.stars,
+            reviewee_id: d.reviewee,
+            stars: d.stars.get(),
             created_at: rfc3339(now),
         })
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn activity(&self, user: Uuid) -> Result<ActivityView, ApiError> {
         let rows = activity::Entity::find()
             .filter(activity::Column::UserId.eq(user))
-            .all(&self.read_db)
+            .all(&self.deps.read_db)
             .await?;
         Ok(ActivityView {
             user_id: user,
@@ -392,16 +352,11 @@ impl Matches {
         })
     }
 
-    pub async fn leaderboard(&self, limit: Option<u64>) -> Result<Vec<LeaderboardEntry>, ApiError> {
-        let limit = limit.unwrap_or(20);
-        if !(1..=100).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_limit",
-                "limit must be between 1 and 100",
-            ));
-        }
+    #[tracing::instrument(skip(self))]
+    /// The `limit` best scores (`http.rs` bounds it to 1..=100).
+    pub async fn leaderboard(&self, limit: u64) -> Result<Vec<LeaderboardEntry>, ApiError> {
         let score = Alias::new("score");
-        let backend = self.read_db.get_database_backend();
+        let backend = self.deps.read_db.get_database_backend();
         // SUM of an INT is DECIMAL on MySQL: cast it back to a 64-bit integer.
         let sum = match backend {
             sea_orm::DbBackend::MySql => "CAST(SUM(points) AS SIGNED)",
@@ -418,17 +373,19 @@ impl Matches {
             .limit(limit)
             .to_owned();
         let rows = ScoreRow::find_by_statement(backend.build(&stmt))
-            .all(&self.read_db)
+            .all(&self.deps.read_db)
             .await?;
-        let mut out = Vec::new();
-        for (i, r) in rows.into_iter().enumerate() {
-            out.push(LeaderboardEntry {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+        let names = self.deps.nicknames(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| LeaderboardEntry {
                 rank: i + 1,
                 user_id: r.user_id,
-                nickname: crate::nickname(&*self.users, r.user_id).await,
+                nickname: names.of(r.user_id),
                 score: r.score,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 }

@@ -14,35 +14,25 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, Iterable,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, UpdateMany,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use surge_kernel::auth::AuthUser;
 use surge_kernel::clock::Clock;
 use surge_kernel::ports::{ChatNotifier, NewNotification, Notifier};
 use surge_kernel::{new_id, rfc3339, ApiError, Millis};
 use uuid::Uuid;
 
-use crate::domain::{Category, Conditions};
+use crate::deps::stored_conditions;
+use crate::domain::{ApplicationStatus, Category, Conditions, Criteria};
 use crate::entities::application;
 use crate::matches::{create_match, MatchSource};
 
-pub const WAITING: &str = "WAITING";
-pub const MATCHED: &str = "MATCHED";
-pub const CANCELLED: &str = "CANCELLED";
-pub const EXPIRED: &str = "EXPIRED";
 pub const APPLICATION_TTL_MS: Millis = 30 * 60 * 1000;
 const LEASE_MS: Millis = 10_000;
 /// How many waiting applications one matching round looks at.
 const ROUND_LIMIT: u64 = 5_000;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ApplicationDraft {
-    pub category: Category,
-    #[serde(flatten)]
-    pub conditions: Conditions,
-}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApplicationView {
@@ -50,7 +40,7 @@ pub struct ApplicationView {
     pub category: Category,
     pub conditions: Conditions,
     /// WAITING, MATCHED, CANCELLED or EXPIRED.
-    pub status: String,
+    pub status: ApplicationStatus,
     pub match_id: Option<Uuid>,
     pub created_at: String,
     pub expires_at: String,
@@ -62,16 +52,35 @@ pub struct WaitingCount {
     pub waiting: u64,
 }
 
-fn view(a: application::Model) -> ApplicationView {
-    ApplicationView {
+/// The application as its user sees it at `now`.
+fn view(a: application::Model, now: Millis) -> Result<ApplicationView, ApiError> {
+    Ok(ApplicationView {
         id: a.id,
-        category: Category::parse(&a.category).unwrap_or(Category::Meal),
-        conditions: Conditions::from_json(&a.conditions),
-        status: a.status,
+        category: a.category,
+        conditions: stored_conditions(&a.conditions)?,
+        status: a.status.seen_at(a.expires_at, now),
         match_id: a.match_id,
         created_at: rfc3339(a.created_at),
         expires_at: rfc3339(a.expires_at),
-    }
+    })
+}
+
+/// A conditional write moving applications `from` → `to`: it touches only rows still
+/// in `from`, and ends their claim on the user's one live application.
+fn moving(
+    from: ApplicationStatus,
+    to: ApplicationStatus,
+    now: Millis,
+) -> UpdateMany<application::Entity> {
+    debug_assert!(from.can_become(to), "{from:?} cannot become {to:?}");
+    application::Entity::update_many()
+        .col_expr(application::Column::Status, Expr::value(to))
+        .col_expr(
+            application::Column::LiveKey,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(application::Column::UpdatedAt, Expr::value(now))
+        .filter(application::Column::Status.eq(from))
 }
 
 fn live_key(user: Uuid, c: Category) -> String {
@@ -111,20 +120,17 @@ impl Matcher {
 
     /// Applies; 202 at once, the matcher runs after. 409 `already_applied` while the
     /// user has a waiting application in that category.
-    pub async fn apply(
-        &self,
-        who: &AuthUser,
-        d: ApplicationDraft,
-    ) -> Result<ApplicationView, ApiError> {
-        let conditions = d.conditions.normalized(d.category)?;
+    #[tracing::instrument(skip_all, fields(user_id = %who.id, category = d.category().as_str()))]
+    pub async fn apply(&self, who: &AuthUser, d: Criteria) -> Result<ApplicationView, ApiError> {
+        let category = d.category();
         let now = self.clock.now_ms();
         let a = application::ActiveModel {
             id: Set(new_id()),
             user_id: Set(who.id),
-            category: Set(d.category.as_str().into()),
-            conditions: Set(conditions.to_json()),
-            status: Set(WAITING.into()),
-            live_key: Set(Some(live_key(who.id, d.category))),
+            category: Set(category),
+            conditions: Set(d.conditions().to_json()),
+            status: Set(ApplicationStatus::Waiting),
+            live_key: Set(Some(live_key(who.id, category))),
             match_id: Set(None),
             created_at: Set(now),
             expires_at: Set(now + APPLICATION_TTL_MS),
@@ -140,11 +146,11 @@ impl Matcher {
             match a.clone().insert(&self.db).await {
                 Ok(a) => {
                     self.wake.notify_one();
-                    return Ok(view(a));
+                    return view(a, now);
                 }
                 // A waiting application past its time does not count: end it, retry.
                 Err(e) if surge_kernel::error::unique_violation(&e).is_some() => {
-                    if !self.expire_for(who.id, d.category, now).await? {
+                    if !self.expire_for(who.id, category, now).await? {
                         return Err(already());
                     }
                 }
@@ -155,36 +161,25 @@ impl Matcher {
     }
 
     async fn expire_for(&self, user: Uuid, c: Category, now: Millis) -> Result<bool, DbErr> {
-        let res = application::Entity::update_many()
-            .col_expr(application::Column::Status, Expr::value(EXPIRED))
-            .col_expr(
-                application::Column::LiveKey,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(application::Column::UpdatedAt, Expr::value(now))
+        let res = moving(ApplicationStatus::Waiting, ApplicationStatus::Expired, now)
             .filter(application::Column::LiveKey.eq(live_key(user, c)))
-            .filter(application::Column::Status.eq(WAITING))
             .filter(application::Column::ExpiresAt.lte(now))
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected > 0)
     }
 
+    #[tracing::instrument(skip_all, fields(user_id = %who.id, category = c.as_str()))]
     pub async fn cancel(&self, who: &AuthUser, c: Category) -> Result<(), ApiError> {
-        let res = application::Entity::update_many()
-            .col_expr(application::Column::Status, Expr::value(CANCELLED))
-            .col_expr(
-                application::Column::LiveKey,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                application::Column::UpdatedAt,
-                Expr::value(self.clock.now_ms()),
-            )
-            .filter(application::Column::LiveKey.eq(live_key(who.id, c)))
-            .filter(application::Column::Status.eq(WAITING))
-            .exec(&self.db)
-            .await?;
+        let now = self.clock.now_ms();
+        let res = moving(
+            ApplicationStatus::Waiting,
+            ApplicationStatus::Cancelled,
+            now,
+        )
+        .filter(application::Column::LiveKey.eq(live_key(who.id, c)))
+        .exec(&self.db)
+        .await?;
         if res.rows_affected == 0 {
             return Err(ApiError::not_found(
                 "you have no waiting application in this category",
@@ -194,28 +189,25 @@ impl Matcher {
     }
 
     /// My applications, newest first (the last 50).
+    #[tracing::instrument(skip_all, fields(user_id = %who.id))]
     pub async fn mine(&self, who: &AuthUser) -> Result<Vec<ApplicationView>, ApiError> {
         let now = self.clock.now_ms();
-        Ok(application::Entity::find()
+        application::Entity::find()
             .filter(application::Column::UserId.eq(who.id))
             .order_by_desc(application::Column::Id)
             .limit(50)
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|mut a| {
-                if a.status == WAITING && a.expires_at <= now {
-                    a.status = EXPIRED.into();
-                }
-                view(a)
-            })
-            .collect())
+            .map(|a| view(a, now))
+            .collect()
     }
 
+    #[tracing::instrument(skip(self), fields(category = c.as_str()))]
     pub async fn count(&self, c: Category) -> Result<WaitingCount, ApiError> {
         let n = application::Entity::find()
-            .filter(application::Column::Category.eq(c.as_str()))
-            .filter(application::Column::Status.eq(WAITING))
+            .filter(application::Column::Category.eq(c))
+            .filter(application::Column::Status.eq(ApplicationStatus::Waiting))
             .filter(application::Column::ExpiresAt.gt(self.clock.now_ms()))
             .count(&self.read_db)
             .await?;
@@ -226,6 +218,7 @@ impl Matcher {
     }
 
     /// Takes or renews the category's lease; `true` if this instance holds it now.
+    #[tracing::instrument(skip(self), fields(category = c.as_str(), holder = %self.me))]
     async fn lease(&self, c: Category, now: Millis) -> Result<bool, DbErr> {
         let name = format!("partner.matcher.{}", c.as_str());
         let stmt = Query::insert()
@@ -263,34 +256,36 @@ impl Matcher {
 
     /// One matching round for a category, if this instance holds its lease. Returns
     /// how many groups it matched.
+    #[tracing::instrument(skip(self), fields(category = c.as_str()))]
     pub async fn round(&self, c: Category) -> Result<usize, ApiError> {
         let now = self.clock.now_ms();
         if !self.lease(c, now).await? {
             return Ok(0);
         }
-        application::Entity::update_many()
-            .col_expr(application::Column::Status, Expr::value(EXPIRED))
-            .col_expr(
-                application::Column::LiveKey,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(application::Column::UpdatedAt, Expr::value(now))
-            .filter(application::Column::Category.eq(c.as_str()))
-            .filter(application::Column::Status.eq(WAITING))
+        moving(ApplicationStatus::Waiting, ApplicationStatus::Expired, now)
+            .filter(application::Column::Category.eq(c))
             .filter(application::Column::ExpiresAt.lte(now))
             .exec(&self.db)
             .await?;
-        let waiting = application::Entity::find()
-            .filter(application::Column::Category.eq(c.as_str()))
-            .filter(application::Column::Status.eq(WAITING))
+        let rows = application::Entity::find()
+            .filter(application::Column::Category.eq(c))
+            .filter(application::Column::Status.eq(ApplicationStatus::Waiting))
             .order_by_asc(application::Column::Id)
             .limit(ROUND_LIMIT)
             .all(&self.db)
             .await?;
-        let conds: Vec<Conditions> = waiting
-            .iter()
-            .map(|a| Conditions::from_json(&a.conditions))
-            .collect();
+        // A row whose conditions do not parse is left waiting (and logged), never
+        // matched as "any".
+        let (waiting, conds): (Vec<application::Model>, Vec<Conditions>) = rows
+            .into_iter()
+            .filter_map(|a| match Conditions::from_json(&a.conditions) {
+                Ok(c) => Some((a, c)),
+                Err(e) => {
+                    tracing::error!(application_id = %a.id, error = %e, "stored conditions do not parse");
+                    None
+                }
+            })
+            .unzip();
         let mut used = vec![false; waiting.len()];
         let mut matched = 0;
         for i in 0..waiting.len() {
@@ -344,6 +339,7 @@ impl Matcher {
         Ok(matched)
     }
 
+    #[tracing::instrument(skip_all, fields(category = c.as_str(), members = members.len()))]
     async fn commit_group(
         &self,
         c: Category,
@@ -354,16 +350,9 @@ impl Matcher {
         let match_id = new_id();
         let txn = self.db.begin().await?;
         for a in members {
-            let res = application::Entity::update_many()
-                .col_expr(application::Column::Status, Expr::value(MATCHED))
-                .col_expr(
-                    application::Column::LiveKey,
-                    Expr::value(Option::<String>::None),
-                )
+            let res = moving(ApplicationStatus::Waiting, ApplicationStatus::Matched, now)
                 .col_expr(application::Column::MatchId, Expr::value(Some(match_id)))
-                .col_expr(application::Column::UpdatedAt, Expr::value(now))
                 .filter(application::Column::Id.eq(a.id))
-                .filter(application::Column::Status.eq(WAITING))
                 .exec(&txn)
                 .await?;
             if res.rows_affected != 1 {
@@ -382,7 +371,7 @@ impl Matcher {
     pub async fn run(self: Arc<Self>, every: Duration) {
         loop {
             let _ = tokio::time::timeout(every, self.wake.notified()).await;
-            for c in Category::ALL {
+            for c in Category::iter() {
                 match self.round(c).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(groups = n, category = c.as_str(), "matched"),

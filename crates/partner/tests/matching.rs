@@ -54,16 +54,9 @@ matrix! {
         for ((s, b), _) in &applied {
             assert_eq!(*s, StatusCode::ACCEPTED, "{b}");
         }
-        // Let the matcher settle: the waiting count stops moving.
-        let mut last = u64::MAX;
-        for _ in 0..100 {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            let n = app.get("/api/v1/partner/random-matches/count?category=MEAL", None).await.1["waiting"].as_u64().unwrap();
-            if n == last {
-                break;
-            }
-            last = n;
-        }
+        // The matcher is done when no two stored waiting applications could meet: no
+        // application arrives any more, and it only ever matches waiting ones.
+        app.eventually(|| async { settled(&app).await }).await;
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, u) in users.iter().enumerate() {
             let (_, mine) = app.get("/api/v1/partner/random-matches/mine", Some(&u.access)).await;
@@ -128,9 +121,31 @@ matrix! {
     }
 }
 
+/// Whether the stored waiting MEAL applications are settled: no two of them could meet.
+async fn settled(app: &surge_testkit::TestApp) -> bool {
+    use sea_orm::{ConnectionTrait, Statement};
+    use surge_partner::domain::Conditions;
+    let db = &app.app_foundation.db;
+    let sql = "SELECT conditions FROM partner_applications WHERE category = 'MEAL' AND status = 'WAITING'";
+    let rows = db
+        .query_all(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap();
+    let waiting: Vec<Conditions> = rows
+        .iter()
+        .map(|r| Conditions::from_json(&r.try_get_by_index::<String>(0).unwrap()).unwrap())
+        .collect();
+    waiting
+        .iter()
+        .enumerate()
+        .all(|(i, a)| waiting[i + 1..].iter().all(|b| a.meet(b).is_none()))
+}
+
 matrix! {
     /// Several instances each run a matcher; the lease makes one of them the single
-    /// writer per category, and nobody is matched twice.
+    /// writer per category, and nobody is matched twice. On the scaled backends the
+    /// second instance is a real second process's worth of clients (its own pool).
+    #[config(|c| c.partner_match_every_ms = 50)]
     async fn a_second_instance_matcher_waits_for_the_lease(app) {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
@@ -155,7 +170,10 @@ matrix! {
             tokio::spawn(async move {
                 let mut rounds = 0u32;
                 while !stop.load(Ordering::Relaxed) {
-                    other.round(Category::Meal).await.expect("a matcher round without the lease fails nothing");
+                    // Its errors are the test's: a round without the lease must succeed.
+                    if let Err(e) = other.round(Category::Meal).await {
+                        panic!("the second matcher's round failed: {e}");
+                    }
                     rounds += 1;
                     tokio::task::yield_now().await;
                 }

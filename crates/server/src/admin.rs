@@ -30,6 +30,7 @@ pub fn module(deliveries: Arc<Deliveries>) -> Module {
         router: Router::new().nest("/api/v1/admin", routes),
         openapi: AdminApi::openapi(),
         workers: Vec::new(),
+        subscriptions: Vec::new(),
     }
 }
 

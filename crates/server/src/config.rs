@@ -10,8 +10,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use surge_identity::oauth::ProviderConfig;
 use surge_infra::chat::SlackConfig;
+use surge_infra::jobs::JobSourceConfig;
 use surge_infra::mail::SmtpConfig;
 use surge_infra::payment::KakaoPayConfig;
+use surge_infra::weather::WeatherAlertsConfig;
 
 #[derive(Clone, Deserialize)]
 #[serde(default)]
@@ -109,8 +111,108 @@ pub struct Config {
     pub partner_group_size: usize,
     /// How often the partner matcher runs without being woken.
     pub partner_match_every_ms: u64,
+    /// How often the careers sweeper looks for scraps whose deadline is tomorrow (KST).
+    pub careers_remind_every_ms: u64,
+    /// How often counted community post views are written (batched).
+    pub community_flush_views_every_ms: u64,
+    /// Largest community image upload (bytes) and the longest edge stored (pixels).
+    pub community_image_max_bytes: usize,
+    pub community_image_max_edge: u32,
+    /// Rooms one chat WebSocket may have open at once.
+    pub chat_max_rooms_per_connection: usize,
+    /// Frames waiting to be written to one chat WebSocket before it is disconnected
+    /// as too slow.
+    pub chat_socket_queue: usize,
+    /// Chat messages one user may send per second (per instance), and in a burst.
+    pub chat_sends_per_second: u32,
+    pub chat_send_burst: u32,
+    /// How often each instance tries the weather-alert lease (the holder polls when due).
+    pub chat_alert_tick_ms: u64,
+    /// How often the lease holder sweeps expired alerts and alert rooms closed 7 days ago.
+    pub chat_cleanup_every_ms: u64,
+    /// `[chat.weather_alerts]`: KMA special weather reports (off without a service key).
+    pub chat: ChatSettings,
     /// Slack incoming webhook for new partner matches (`[slack] webhook_url`); off when absent.
     pub slack: Option<SlackConfig>,
+    /// Metered uses (resume generations, AI edits) a FREE user gets per KST day.
+    pub billing_free_daily_uses: i64,
+    /// The same for a PRO user.
+    pub billing_pro_daily_uses: i64,
+    /// What PRO costs a month, integer KRW.
+    pub billing_pro_monthly_price: i64,
+    /// Subscriptions per chunk of the nightly batch.
+    pub billing_batch_chunk: usize,
+    /// Charges the nightly batch has in flight at the provider at once.
+    pub billing_batch_concurrency: usize,
+    /// The batch runner's lease (renewed after every chunk); a killed runner is
+    /// replaced after it.
+    pub billing_batch_lease_secs: u64,
+    /// Daily usage rows are kept this many days.
+    pub billing_keep_usage_days: i64,
+    /// How often an instance checks whether today's nightly batch has run (so it runs
+    /// right after 00:00 KST); 0 turns the schedule off (run it with `surge batch run`).
+    pub billing_schedule_every_secs: u64,
+    /// `[careers.sources.<name>]`: job sources to ingest (none: none run).
+    pub careers: CareersSettings,
+}
+
+/// The `[chat]` table. Env form: `SURGE_CHAT__WEATHER_ALERTS__SERVICE_KEY=…`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ChatSettings {
+    pub weather_alerts: Option<WeatherAlertsConfig>,
+}
+
+/// The `[careers]` table. Env form: `SURGE_CAREERS__SOURCES__<NAME>__KIND=greenhouse`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct CareersSettings {
+    pub sources: BTreeMap<String, JobSourceConfig>,
+    /// `[careers.feeds.<name>] url = "…"`: RSS/Atom tech news, beside (or, by name,
+    /// instead of) the default Korean tech blogs.
+    pub feeds: BTreeMap<String, surge_infra::news::FeedConfig>,
+    /// Whether the default feeds ([`DEFAULT_FEEDS`]) are fetched too (`true`).
+    pub default_feeds: bool,
+    /// The least time between the end of one feed request to a host and the start of
+    /// the next to it (one at a time per host), in milliseconds.
+    pub feed_host_gap_ms: u64,
+}
+
+impl Default for CareersSettings {
+    fn default() -> Self {
+        Self {
+            sources: BTreeMap::new(),
+            feeds: BTreeMap::new(),
+            default_feeds: true,
+            feed_host_gap_ms: 1_000,
+        }
+    }
+}
+
+/// A few Korean tech blogs' RSS/Atom feeds, fetched unless `default_feeds = false`: the
+/// URLs these blogs publish, as widely listed (not fetched from the build machine).
+pub const DEFAULT_FEEDS: [(&str, &str); 6] = [
+    ("daangn", "https://medium.com/feed/daangn"),
+    ("woowahan", "https://techblog.woowahan.com/feed/"),
+    ("kakao", "https://tech.kakao.com/feed/"),
+    ("toss", "https://toss.tech/rss.xml"),
+    ("naver-d2", "https://d2.naver.com/d2.atom"),
+    ("line", "https://techblog.lycorp.co.jp/ko/feed/index.xml"),
+];
+
+impl CareersSettings {
+    /// The feeds to fetch: the defaults (when on) and the configured ones, a configured
+    /// feed replacing a default of its name.
+    pub fn all_feeds(&self) -> BTreeMap<String, surge_infra::news::FeedConfig> {
+        let mut all = BTreeMap::new();
+        if self.default_feeds {
+            for (name, url) in DEFAULT_FEEDS {
+                all.insert(name.to_owned(), surge_infra::news::FeedConfig::new(url));
+            }
+        }
+        all.extend(self.feeds.clone());
+        all
+    }
 }
 
 impl Default for Config {
@@ -165,7 +267,27 @@ impl Default for Config {
             smtp: None,
             partner_group_size: 2,
             partner_match_every_ms: 1_000,
+            careers_remind_every_ms: 60_000,
+            community_flush_views_every_ms: 1_000,
+            community_image_max_bytes: 10 * 1024 * 1024,
+            community_image_max_edge: 2_048,
+            chat_max_rooms_per_connection: 20,
+            chat_socket_queue: 1024,
+            chat_sends_per_second: 5,
+            chat_send_burst: 10,
+            chat_alert_tick_ms: 30_000,
+            chat_cleanup_every_ms: 3_600_000,
+            chat: ChatSettings::default(),
             slack: None,
+            billing_free_daily_uses: 3,
+            billing_pro_daily_uses: 100,
+            billing_pro_monthly_price: 19_900,
+            billing_batch_chunk: 500,
+            billing_batch_concurrency: 32,
+            billing_batch_lease_secs: 30,
+            billing_keep_usage_days: 7,
+            billing_schedule_every_secs: 30,
+            careers: CareersSettings::default(),
         }
     }
 }
@@ -186,6 +308,8 @@ impl std::fmt::Debug for Config {
             .field("kakaopay", &self.kakaopay.as_ref().map(|k| &k.cid))
             .field("smtp", &self.smtp)
             .field("slack", &self.slack)
+            .field("careers_sources", &self.careers.sources)
+            .field("chat_weather_alerts", &self.chat.weather_alerts)
             .finish_non_exhaustive()
     }
 }
@@ -247,5 +371,77 @@ mod tests {
         assert!(cfg.serves("identity"));
         assert!(!cfg.serves("ticketing"));
         assert!(Config::default().serves("anything"));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn job_sources_come_from_the_file_and_the_environment() {
+        // The same split as `Config::load`, under a prefix no other test uses.
+        std::env::set_var("SURGETEST_JOBS_CAREERS__SOURCES__ACME__KIND", "greenhouse");
+        std::env::set_var("SURGETEST_JOBS_CAREERS__SOURCES__ACME__BOARD", "acme");
+        let cfg: Config = Figment::new()
+            .merge(Toml::string(
+                "[careers.sources.saramin-it]\nkind = \"saramin\"\nkey = \"k-secret\"\ninterval_secs = 600\n[careers.sources.saramin-it.params]\njob_mid_cd = \"2\"\n",
+            ))
+            .merge(Env::prefixed("SURGETEST_JOBS_").split("__"))
+            .extract()
+            .unwrap();
+        let s = &cfg.careers.sources["saramin-it"];
+        assert_eq!((s.kind.as_str(), s.interval_secs), ("saramin", 600));
+        assert_eq!(s.params["job_mid_cd"], "2");
+        assert_eq!(cfg.careers.sources["acme"].board.as_deref(), Some("acme"));
+        assert_eq!(cfg.careers.sources["acme"].interval_secs, 3600);
+        assert!(!format!("{cfg:?}").contains("k-secret"));
+        // Sources configured, no feeds: the default tech blogs are fetched.
+        let feeds = cfg.careers.all_feeds();
+        assert_eq!(feeds.len(), DEFAULT_FEEDS.len());
+        assert_eq!(feeds["toss"].url, "https://toss.tech/rss.xml");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn default_feeds_can_be_replaced_by_name_or_turned_off() {
+        let parse =
+            |toml: &str| -> Config { Figment::new().merge(Toml::string(toml)).extract().unwrap() };
+        let cfg = parse("[careers.feeds.toss]\nurl = \"http://127.0.0.1:9/toss.xml\"\ninterval_secs = 60\n[careers.feeds.mine]\nurl = \"https://blog.example/rss\"\n");
+        let feeds = cfg.careers.all_feeds();
+        assert_eq!(feeds.len(), DEFAULT_FEEDS.len() + 1);
+        assert_eq!(
+            (feeds["toss"].url.as_str(), feeds["toss"].interval_secs),
+            ("http://127.0.0.1:9/toss.xml", 60)
+        );
+        assert_eq!(cfg.careers.feed_host_gap_ms, 1_000);
+        let off = parse("[careers]\ndefault_feeds = false\nfeed_host_gap_ms = 250\n[careers.feeds.mine]\nurl = \"https://blog.example/rss\"\n");
+        assert_eq!(
+            off.careers.all_feeds().into_keys().collect::<Vec<_>>(),
+            ["mine"]
+        );
+        assert_eq!(off.careers.feed_host_gap_ms, 250);
+        assert!(Config::default()
+            .careers
+            .all_feeds()
+            .contains_key("naver-d2"));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn weather_alerts_come_from_the_file_and_the_environment_and_keep_the_key_secret() {
+        std::env::set_var(
+            "SURGETEST_WX_CHAT__WEATHER_ALERTS__SERVICE_KEY",
+            "wx-secret",
+        );
+        let cfg: Config = Figment::new()
+            .merge(Toml::string("[chat.weather_alerts]\ninterval_secs = 600\n"))
+            .merge(Env::prefixed("SURGETEST_WX_").split("__"))
+            .extract()
+            .unwrap();
+        let w = cfg.chat.weather_alerts.as_ref().unwrap();
+        assert_eq!((w.source.as_str(), w.interval_secs), ("kma", 600));
+        assert!(w.service_key.is_some());
+        assert!(!format!("{cfg:?}").contains("wx-secret"));
+        assert!(
+            Config::default().chat.weather_alerts.is_none(),
+            "off by default"
+        );
     }
 }

@@ -8,6 +8,8 @@ use surge_kernel::ports::NewNotification;
 
 use crate::App;
 
+mod community;
+
 pub const DEMO_PASSWORD: &str = "surge-demo-1234";
 
 pub async fn load(app: &App) -> anyhow::Result<()> {
@@ -60,6 +62,9 @@ pub async fn load(app: &App) -> anyhow::Result<()> {
         ticketing(app).await?;
         let users: Vec<(uuid::Uuid, Role)> = created.iter().map(|u| (u.id, u.role)).collect();
         partner(app, &users).await?;
+        chat(app, &users).await?;
+        careers(app, &users).await?;
+        community::load(app, &users).await?;
     }
     println!(
         "demo data: {} new accounts (password {DEMO_PASSWORD:?}): admin@surge.local, minji@surge.local, junho@surge.local, mentor.kim@surge.local",
@@ -70,8 +75,7 @@ pub async fn load(app: &App) -> anyhow::Result<()> {
 
 /// A catalog in five categories, one low-stock flash-sale item, an open coupon campaign.
 async fn shop(app: &App) -> anyhow::Result<()> {
-    use surge_shop::catalog::ProductDraft;
-    use surge_shop::coupons::CampaignDraft;
+    use surge_shop::domain::{NewCampaign, NewProduct};
     let catalog: &[(&str, &[(&str, i64)])] = &[
         (
             "fashion",
@@ -131,14 +135,14 @@ async fn shop(app: &App) -> anyhow::Result<()> {
         for (i, (name, price)) in items.iter().enumerate() {
             app.shop
                 .catalog
-                .create(ProductDraft {
-                    name: (*name).into(),
-                    description: format!("{name} — Surge 데모 상품"),
-                    price: *price,
-                    stock: 20 + 7 * i as i64,
-                    category: (*category).into(),
-                    image_url: None,
-                })
+                .create(NewProduct::new(
+                    name,
+                    &format!("{name} — Surge 데모 상품"),
+                    *price,
+                    20 + 7 * i as i64,
+                    category,
+                    None,
+                )?)
                 .await
                 .map_err(|e| anyhow::anyhow!("demo product: {e}"))?;
             n += 1;
@@ -147,28 +151,28 @@ async fn shop(app: &App) -> anyhow::Result<()> {
     let flash = app
         .shop
         .catalog
-        .create(ProductDraft {
-            name: "한정판 스니커즈 (플래시 세일)".into(),
-            description: "오늘 단 30켤레".into(),
-            price: 99_000,
-            stock: 30,
-            category: "shoes".into(),
-            image_url: None,
-        })
+        .create(NewProduct::new(
+            "한정판 스니커즈 (플래시 세일)",
+            "오늘 단 30켤레",
+            99_000,
+            30,
+            "shoes",
+            None,
+        )?)
         .await
         .map_err(|e| anyhow::anyhow!("demo product: {e}"))?;
     let now = chrono::Utc::now();
     app.shop
         .coupons
-        .create_campaign(CampaignDraft {
-            name: "오픈 기념 10% (최대 5,000원)".into(),
-            quantity: 100,
-            discount_amount: None,
-            discount_percent: Some(10),
-            max_discount: Some(5_000),
-            starts_at: now.to_rfc3339(),
-            ends_at: (now + chrono::Duration::days(30)).to_rfc3339(),
-        })
+        .create_campaign(NewCampaign::new(
+            "오픈 기념 10% (최대 5,000원)",
+            100,
+            None,
+            Some(10),
+            Some(5_000),
+            now.timestamp_millis(),
+            (now + chrono::Duration::days(30)).timestamp_millis(),
+        )?)
         .await
         .map_err(|e| anyhow::anyhow!("demo campaign: {e}"))?;
     println!(
@@ -182,8 +186,7 @@ async fn shop(app: &App) -> anyhow::Result<()> {
 /// A week of domestic flights between Korean airports, with realistic cabins and
 /// fares, and one fare sale open behind a waiting room.
 async fn ticketing(app: &App) -> anyhow::Result<()> {
-    use surge_ticketing::flights::{FlightDraft, Grade, Layout};
-    use surge_ticketing::sales::SaleDraft;
+    use surge_ticketing::domain::{Grade, Iata, Layout, NewFlight, SaleRules};
     // (flight number base, origin, destination, minutes, economy fare, full-service?)
     let routes = [
         ("KE12", "GMP", "CJU", 65, 89_000, true),
@@ -257,14 +260,14 @@ async fn ticketing(app: &App) -> anyhow::Result<()> {
                 let f = app
                     .ticketing
                     .flights
-                    .create(FlightDraft {
-                        flight_number: format!("{base}{}{}", r % 10, k + 1),
-                        origin: (*from).into(),
-                        destination: (*to).into(),
-                        departs_at: departs.to_rfc3339(),
-                        arrives_at: (departs + chrono::Duration::minutes(*minutes)).to_rfc3339(),
+                    .create(NewFlight::new(
+                        &format!("{base}{}{}", r % 10, k + 1),
+                        Iata::new(from, "origin")?,
+                        Iata::new(to, "destination")?,
+                        departs.timestamp_millis(),
+                        (departs + chrono::Duration::minutes(*minutes)).timestamp_millis(),
                         layout,
-                    })
+                    )?)
                     .await
                     .map_err(|e| anyhow::anyhow!("demo flight: {e}"))?;
                 made.push(f);
@@ -278,12 +281,7 @@ async fn ticketing(app: &App) -> anyhow::Result<()> {
     let sale = app
         .ticketing
         .sales
-        .open(SaleDraft {
-            flight_id: on_sale.id,
-            admission_rate: 20,
-            max_active: 50,
-            pass_ttl_secs: 300,
-        })
+        .open(SaleRules::new(on_sale.id, 20, 50, 300)?)
         .await
         .map_err(|e| anyhow::anyhow!("demo sale: {e}"))?;
     println!(
@@ -301,8 +299,7 @@ async fn ticketing(app: &App) -> anyhow::Result<()> {
 async fn partner(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> {
     use surge_kernel::auth::AuthUser;
     use surge_partner::domain::{Category, Conditions, Place, StudyType, Way};
-    use surge_partner::matching::ApplicationDraft;
-    use surge_partner::rooms::RoomDraft;
+    use surge_partner::{ApplicationDraft, RoomDraft};
     let who = |i: usize| AuthUser {
         id: users[i % users.len()].0,
         role: users[i % users.len()].1,
@@ -366,7 +363,9 @@ async fn partner(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> 
                         ways,
                         study_types,
                     },
-                },
+                }
+                .try_into_domain()
+                .map_err(|e| anyhow::anyhow!("demo room: {e}"))?,
             )
             .await
             .map_err(|e| anyhow::anyhow!("demo room: {e}"))?;
@@ -388,7 +387,9 @@ async fn partner(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> 
                         ways,
                         study_types: vec![],
                     },
-                },
+                }
+                .try_into_domain()
+                .map_err(|e| anyhow::anyhow!("demo application: {e}"))?,
             )
             .await
             .map_err(|e| anyhow::anyhow!("demo application: {e}"))?;
@@ -398,3 +399,181 @@ async fn partner(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// Two general chat rooms with every demo account in them (an admin opens them), and
+/// two weather-alert rooms (서울, 부산) whose provinces the two users follow.
+async fn chat(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> {
+    use surge_chat::RoomDraft;
+    use surge_kernel::auth::AuthUser;
+    let who = |(id, role): (uuid::Uuid, Role)| AuthUser {
+        id,
+        role,
+        session_id: uuid::Uuid::nil(),
+    };
+    let admin = users
+        .iter()
+        .copied()
+        .find(|(_, r)| *r == Role::Admin)
+        .ok_or_else(|| anyhow::anyhow!("demo chat needs an admin"))?;
+    let rooms = [
+        ("전국 날씨 수다", "오늘 하늘 이야기"),
+        ("서울 출퇴근길", "지하철, 버스, 도로 상황"),
+    ];
+    for (name, description) in rooms {
+        let draft = RoomDraft {
+            name: name.into(),
+            description: Some(description.into()),
+        }
+        .try_into_domain()
+        .map_err(|e| anyhow::anyhow!("demo chat room: {e}"))?;
+        let room = app
+            .chat
+            .rooms
+            .create(&who(admin), draft)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo chat room: {e}"))?;
+        for u in users {
+            app.chat
+                .rooms
+                .join(&who(*u), room.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo chat member: {e}"))?;
+        }
+    }
+    let opened = app
+        .chat
+        .alerts
+        .apply(&surge_chat::samples::alerts(app.foundation.clock.now_ms()))
+        .await
+        .map_err(|e| anyhow::anyhow!("demo alert rooms: {e}"))?;
+    for (id, role) in users {
+        if *role == Role::User {
+            for province in ["L1100000", "L1150000"] {
+                app.chat
+                    .alerts
+                    .follow(*id, province)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo follow: {e}"))?;
+            }
+        }
+    }
+    println!(
+        "demo chat: 2 general rooms, every demo account a member; {} weather-alert rooms (서울 폭염주의보, 부산 호우경보), followed by minji and junho",
+        opened.opened
+    );
+    Ok(())
+}
+
+/// How many postings `surge demo` adds.
+pub const DEMO_POSTINGS: u64 = 2_000;
+
+/// About 2,000 Korean job postings (every category, region, experience range; some
+/// past their deadline), a mentor with three programs, points for the two job seekers.
+async fn careers(app: &App, users: &[(uuid::Uuid, Role)]) -> anyhow::Result<()> {
+    use surge_careers::{GrantDraft, ProgramDraft};
+    use surge_kernel::auth::AuthUser;
+    let fail =
+        |what: &'static str| move |e: surge_kernel::ApiError| anyhow::anyhow!("demo {what}: {e}");
+    let as_user = |role: Role| {
+        users
+            .iter()
+            .find(|(_, r)| *r == role)
+            .map(|(id, role)| AuthUser {
+                id: *id,
+                role: *role,
+                session_id: uuid::Uuid::nil(),
+            })
+            .ok_or_else(|| anyhow::anyhow!("no demo {role:?}"))
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let postings = (0..DEMO_POSTINGS)
+        .map(|n| surge_careers::samples::posting(n, now))
+        .collect();
+    app.careers
+        .postings
+        .create_many(postings)
+        .await
+        .map_err(fail("postings"))?;
+    let news = surge_careers::samples::news(now);
+    let items = news.len();
+    let feed = surge_infra::news::FakeFeed::default();
+    feed.set(news);
+    let run = app
+        .careers
+        .news
+        .import(DEMO_NEWS_FEED, &feed)
+        .await
+        .map_err(fail("news"))?;
+    anyhow::ensure!(
+        run.status == surge_careers::domain::SyncStatus::Succeeded,
+        "demo news: {:?}",
+        run.error
+    );
+    let mentor = as_user(Role::Mentor)?;
+    let day = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339();
+    let programs = [
+        (
+            "현직 백엔드 개발자와 함께하는 Spring 코드 리뷰",
+            "매주 한 번, 여러분의 Spring 프로젝트를 함께 리뷰합니다.",
+            vec!["Java", "Spring"],
+            5,
+            100,
+            7,
+        ),
+        (
+            "신입 개발자 이력서·포트폴리오 첨삭",
+            "서류 합격률을 높이는 이력서와 포트폴리오 작성법을 1:1로 봐 드립니다.",
+            vec![],
+            10,
+            50,
+            3,
+        ),
+        (
+            "Rust로 만드는 고성능 서버 (4주)",
+            "tokio와 axum으로 작은 서비스를 처음부터 만들어 봅니다.",
+            vec!["Rust", "Tokio"],
+            4,
+            200,
+            14,
+        ),
+    ];
+    for (title, description, skills, capacity, cost_points, starts_in) in programs {
+        let draft = ProgramDraft {
+            title: title.into(),
+            description: description.into(),
+            skills: skills.into_iter().map(String::from).collect(),
+            capacity,
+            cost_points,
+            starts_at: day(starts_in),
+            ends_at: day(starts_in + 28),
+        };
+        app.careers
+            .programs
+            .create(&mentor, draft.try_into_domain().map_err(fail("program"))?)
+            .await
+            .map_err(fail("program"))?;
+    }
+    let admin = as_user(Role::Admin)?;
+    for (id, role) in users {
+        if *role == Role::User {
+            let grant = GrantDraft {
+                user_id: *id,
+                amount: 500,
+                reason: "데모 가입 축하 포인트".into(),
+            };
+            app.careers
+                .points
+                .grant(&admin, grant.try_into_domain().map_err(fail("points"))?)
+                .await
+                .map_err(fail("points"))?;
+        }
+    }
+    println!(
+        "demo careers: {DEMO_POSTINGS} job postings (some past their deadline), {items} sample news items (feed {DEMO_NEWS_FEED:?}), 3 mentoring programs by mentor.kim, 500 points each for minji and junho"
+    );
+    Ok(())
+}
+
+/// The feed name of the demo's news items: made-up sample items (titles marked
+/// `[샘플]`, links under news.example.com), not any blog's posts.
+pub const DEMO_NEWS_FEED: &str = "sample";

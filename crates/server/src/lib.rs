@@ -2,12 +2,14 @@
 //! each module, and assembles the HTTP application. The only crate that knows them all.
 
 pub mod admin;
+mod careers_sources;
 pub mod config;
 pub mod contract;
 pub mod demo;
 pub mod listen;
 pub mod web;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +22,9 @@ use secrecy::{ExposeSecret, SecretString};
 use surge_identity::{IdentityConfig, IdentityService, LoginLimits};
 use surge_infra::chat::SlackWebhook;
 use surge_infra::delivery::{Deliveries, RetryPolicy};
+use surge_infra::jobs::FakeJobBoard;
 use surge_infra::mail::{RecordingMailer, SmtpMailer};
+use surge_infra::objects::Objects;
 use surge_infra::payment::{FakeGateway, KakaoPay};
 use surge_infra::redis_conn::RedisConnection;
 use surge_infra::waiting_room::{MemoryWaitingRoom, RedisWaitingRoom};
@@ -46,6 +50,10 @@ impl MigratorTrait for Migrator {
         all.extend(surge_shop::migrations());
         all.extend(surge_ticketing::migrations());
         all.extend(surge_partner::migrations());
+        all.extend(surge_careers::migrations());
+        all.extend(surge_community::migrations());
+        all.extend(surge_chat::migrations());
+        all.extend(surge_billing::migrations());
         all
     }
 }
@@ -60,6 +68,16 @@ pub struct App {
     pub shop: Arc<surge_shop::Shop>,
     pub ticketing: Arc<surge_ticketing::Ticketing>,
     pub partner: Arc<surge_partner::Partner>,
+    pub careers: Arc<surge_careers::Careers>,
+    pub community: Arc<surge_community::Community>,
+    pub chat: Arc<surge_chat::Chat>,
+    pub billing: Arc<surge_billing::Billing>,
+    /// The offline weather alert source (`[chat.weather_alerts] source = "fake"`): tests
+    /// change it between polls.
+    pub weather_alerts: Option<Arc<surge_infra::weather::FakeWeatherAlerts>>,
+    /// The offline job boards among the careers sources (`kind = "fake"`), by name:
+    /// tests and the demo change them between runs.
+    pub job_boards: BTreeMap<String, Arc<FakeJobBoard>>,
     /// Event retries and dead letters.
     pub deliveries: Arc<Deliveries>,
     /// The embedded payment gateway, when no real provider is configured.
@@ -67,6 +85,9 @@ pub struct App {
     /// Recurring payments (for the PRO plan): Kakao Pay under `subscription_cid`, or an
     /// embedded recurring fake without Kakao Pay; none if Kakao Pay has no subscription CID.
     pub subscriptions: Option<Arc<dyn SubscriptionGateway>>,
+    /// The embedded recurring gateway behind `subscriptions`, when no real provider is
+    /// configured.
+    pub fake_subscriptions: Option<Arc<FakeGateway>>,
     /// The embedded mailer (records and logs), when no SMTP server is configured.
     pub recording_mailer: Option<Arc<RecordingMailer>>,
     /// Where the API is served: "embedded" or "scaled", with the adapters chosen.
@@ -232,12 +253,12 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         per_ip: cfg.login_max_failures_per_ip,
         window: Duration::from_secs(cfg.login_failure_window_secs),
     };
-    let proxy_hops = if cfg.trust_forwarded_for {
+    identity_cfg.trusted_proxy_hops = if cfg.trust_forwarded_for {
         cfg.trusted_proxies.max(1)
     } else {
         0
     };
-    let identity = surge_identity::module(&foundation, identity_cfg, proxy_hops)?;
+    let (identity_module, identity) = surge_identity::module(&foundation, identity_cfg, ())?;
     if let (Some(email), Some(pw)) = (&cfg.bootstrap_admin_email, &cfg.bootstrap_admin_password) {
         if identity
             .service
@@ -247,7 +268,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             tracing::info!(%email, "created the bootstrap admin");
         }
     }
-    let notifications = surge_notifications::module(&foundation).await?;
+    let (notifications_module, notifications) = surge_notifications::module(&foundation, (), ())?;
 
     let (gateway, fake_gateway): (Arc<dyn PaymentGateway>, _) = match &cfg.kakaopay {
         Some(k) => (Arc::new(KakaoPay::new(k.clone())?), None),
@@ -256,12 +277,21 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             (fake.clone(), Some(fake))
         }
     };
-    let subscriptions: Option<Arc<dyn SubscriptionGateway>> = match &cfg.kakaopay {
-        Some(k) if k.subscription_cid.is_some() => {
-            Some(Arc::new(KakaoPay::for_subscriptions(k.clone())?))
+    let (subscriptions, fake_subscriptions): (Option<Arc<dyn SubscriptionGateway>>, _) = match &cfg
+        .kakaopay
+    {
+        Some(k) if k.subscription_cid.is_some() => (
+            Some(Arc::new(KakaoPay::for_subscriptions(k.clone())?) as Arc<dyn SubscriptionGateway>),
+            None,
+        ),
+        Some(_) => (None, None),
+        None => {
+            let fake = Arc::new(FakeGateway::recurring());
+            (
+                Some(fake.clone() as Arc<dyn SubscriptionGateway>),
+                Some(fake),
+            )
         }
-        Some(_) => None,
-        None => Some(Arc::new(FakeGateway::recurring())),
     };
     let shop_cfg = surge_shop::ShopConfig {
         payment_window: Duration::from_secs(cfg.shop_payment_window_secs),
@@ -276,10 +306,14 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let (shop_module, shop) = surge_shop::module(
         &foundation,
         shop_cfg,
-        gateway.clone(),
-        notifications.notifier.clone(),
-    )
-    .await?;
+        surge_shop::Ports {
+            gateway: gateway.clone(),
+            notifier: notifications.notifier.clone(),
+            // Community's tables are migrated on every instance, so its answer is
+            // available even where the community routes are not served.
+            missions: Some(surge_community::mission_completions(&foundation)),
+        },
+    )?;
 
     let (mailer, recording_mailer): (Arc<dyn Mailer>, _) = match &cfg.smtp {
         Some(s) => (Arc::new(SmtpMailer::new(s)?), None),
@@ -312,8 +346,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             waiting_room,
             pass_secret: pass_secret.expose_secret().as_bytes().to_vec(),
         },
-    )
-    .await?;
+    )?;
 
     let chat: Option<Arc<dyn ChatNotifier>> = match &cfg.slack {
         Some(s) => Some(Arc::new(SlackWebhook::new(s)?)),
@@ -325,24 +358,128 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             group_size: cfg.partner_group_size,
             match_every: Duration::from_millis(cfg.partner_match_every_ms.max(10)),
         },
-        identity.users.clone(),
-        notifications.notifier.clone(),
-        chat,
-    );
+        surge_partner::Ports {
+            users: identity.users.clone(),
+            notifier: notifications.notifier.clone(),
+            chat,
+        },
+    )?;
+    let (sources, job_boards) = careers_sources::job_sources(cfg)?;
+    let (careers_module, careers) = surge_careers::module(
+        &foundation,
+        surge_careers::CareersConfig {
+            remind_every: Duration::from_millis(cfg.careers_remind_every_ms.max(10)),
+            index_dir: Some(cfg.data_dir.join("careers-index")),
+            sources,
+            feeds: careers_sources::news_feeds(cfg)?,
+        },
+        surge_careers::Ports {
+            users: identity.users.clone(),
+            notifier: notifications.notifier.clone(),
+        },
+    )?;
+    let wx = cfg.chat.weather_alerts.clone().unwrap_or_default();
+    let alert_source =
+        surge_infra::weather::build(&wx).context("configuring [chat.weather_alerts]")?;
+    let alert_every = wx.interval();
+    let (chat_module, chat) = surge_chat::module(
+        &foundation,
+        surge_chat::ChatConfig {
+            socket: surge_chat::SocketLimits {
+                max_rooms: cfg.chat_max_rooms_per_connection.max(1),
+                queue: cfg.chat_socket_queue.max(1),
+                sends_per_second: cfg.chat_sends_per_second.max(1),
+                send_burst: cfg.chat_send_burst.max(1),
+            },
+            alert_tick: Duration::from_millis(cfg.chat_alert_tick_ms.max(10)),
+            cleanup_every: Duration::from_millis(cfg.chat_cleanup_every_ms.max(10)),
+        },
+        surge_chat::Ports {
+            notifier: notifications.notifier.clone(),
+            alerts: alert_source
+                .as_ref()
+                .map(|b| surge_chat::alerts::AlertSource {
+                    source: b.source.clone(),
+                    every: alert_every,
+                }),
+        },
+    )?;
+    let weather_alerts = alert_source.and_then(|b| b.fake);
+
+    let (community_module, community) = surge_community::module(
+        &foundation,
+        surge_community::CommunityConfig {
+            flush_views_every: Duration::from_millis(cfg.community_flush_views_every_ms.max(10)),
+            trusted_proxy_hops: if cfg.trust_forwarded_for {
+                cfg.trusted_proxies.max(1)
+            } else {
+                0
+            },
+            image_max_bytes: cfg.community_image_max_bytes,
+            image_max_edge: cfg.community_image_max_edge,
+        },
+        surge_community::Ports {
+            users: identity.users.clone(),
+            notifier: notifications.notifier.clone(),
+            objects: Arc::new(Objects::local(&cfg.data_dir.join("objects"))?),
+        },
+    )?;
+
+    let (billing_module, billing) = surge_billing::module(
+        &foundation,
+        surge_billing::BillingConfig {
+            limits: surge_billing::PlanLimits {
+                free_daily: cfg.billing_free_daily_uses.max(0),
+                pro_daily: cfg.billing_pro_daily_uses.max(0),
+                pro_monthly_price: cfg.billing_pro_monthly_price.max(1),
+            },
+            batch: surge_billing::BatchConfig {
+                chunk: cfg.billing_batch_chunk.max(1),
+                concurrency: cfg.billing_batch_concurrency.max(1),
+                lease_ttl: Duration::from_secs(cfg.billing_batch_lease_secs.max(1)),
+                keep_usage_days: cfg.billing_keep_usage_days.max(1),
+            },
+            schedule_every: (cfg.billing_schedule_every_secs > 0)
+                .then(|| Duration::from_secs(cfg.billing_schedule_every_secs)),
+            public_url: cfg
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", cfg.bind)),
+        },
+        surge_billing::Ports {
+            gateway: subscriptions.clone(),
+            notifier: notifications.notifier.clone(),
+        },
+    )?;
 
     let modules: Vec<Module> = [
-        identity.module,
-        notifications.module,
+        identity_module,
+        notifications_module,
         shop_module,
         ticketing_module,
         partner_module,
+        careers_module,
+        community_module,
+        chat_module,
+        billing_module,
     ]
     .into_iter()
     .filter(|m| cfg.serves(m.name))
     .collect();
     let names: Vec<&str> = modules.iter().map(|m| m.name).collect();
+    // Only the served modules consume events: an identity-only instance must not take
+    // (and ack) the shop's refunds away from the instances that serve the shop.
+    for m in &modules {
+        for s in &m.subscriptions {
+            foundation
+                .bus
+                .subscribe(s.consumer, s.topics, s.handler.clone())
+                .await
+                .with_context(|| format!("subscribing {} to {:?}", s.consumer, s.topics))?;
+        }
+    }
     let describe = format!(
-        "{} store, {} cache and pub/sub, in-process event bus; modules: {}",
+        "{} store, {} cache and pub/sub, {} event bus; modules: {}",
         if embedded {
             "embedded SQLite"
         } else {
@@ -350,6 +487,11 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         },
         if cfg.redis_url.is_some() {
             "Redis"
+        } else {
+            "in-process"
+        },
+        if cfg.nats_url.is_some() {
+            "NATS JetStream"
         } else {
             "in-process"
         },
@@ -369,8 +511,36 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     );
     tasks.push(deliveries.clone().run().boxed());
     tasks.push(housekeeping(foundation.clone()).boxed());
+    // The web app: served with identity (it signs people in) unless SURGE_MODULES
+    // leaves out "web"; each module's pages only when that module is served.
+    let pages = (cfg.serves("web") && cfg.serves("identity")).then(|| {
+        surge_web::router(
+            surge_web::Handles {
+                identity: identity.service.clone(),
+                tokens: identity.tokens.clone(),
+                notifications: cfg
+                    .serves("notifications")
+                    .then(|| notifications.service.clone()),
+                shop: cfg.serves("shop").then(|| shop.clone()),
+                ticketing: cfg.serves("ticketing").then(|| ticketing.clone()),
+            },
+            surge_web::WebConfig {
+                secure_cookies: cfg.secure_cookies,
+                secret: pass_secret.expose_secret().as_bytes().to_vec(),
+                refresh_ttl: Duration::from_secs(cfg.refresh_token_ttl_days * 24 * 60 * 60),
+                trusted_proxy_hops: if cfg.trust_forwarded_for {
+                    cfg.trusted_proxies.max(1)
+                } else {
+                    0
+                },
+                fake_gateway: fake_gateway.is_some(),
+            },
+            &foundation,
+        )
+    });
     let router = web::router(
         modules,
+        pages,
         admin::module(deliveries.clone()),
         &mut tasks,
         &foundation,
@@ -386,9 +556,16 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         shop,
         ticketing,
         partner,
+        careers,
+        community,
+        chat,
+        billing,
+        weather_alerts,
+        job_boards,
         deliveries,
         fake_gateway,
         subscriptions,
+        fake_subscriptions,
         recording_mailer,
         describe,
     })

@@ -45,6 +45,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 
 pub fn router(
     mut modules: Vec<Module>,
+    pages: Option<Router>,
     admin: Module,
     tasks: &mut Vec<BoxFuture<'static, ()>>,
     foundation: &Foundation,
@@ -68,12 +69,16 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(foundation.clone());
+    let browser_404 = pages.is_some();
+    if let Some(p) = pages {
+        app = app.merge(p);
+    }
     app.merge(ops)
         .merge(
             SwaggerUi::new("/docs")
                 .external_url_unchecked("/api/openapi.json", crate::contract::document(api)),
         )
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(move |req: Request| async move { not_found(req, browser_404) })
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::middleware::from_fn(problem_for_bare_errors))
         .layer(TimeoutLayer::with_status_code(
@@ -95,6 +100,19 @@ pub fn router(
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// No route: the web app's 404 page for a browser asking outside `/api`, else problem+json.
+fn not_found(req: Request, browser: bool) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && wants_html && !req.uri().path().starts_with("/api/") {
+        return surge_web::not_found_page();
+    }
+    ApiError::not_found("no such route").into_response()
 }
 
 fn openapi_base() -> OpenApi {
@@ -132,7 +150,12 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
+    // The web app's pages answer errors as HTML pages of their own.
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if status.as_u16() < 400 || is_problem || is_page {
         return res;
     }
     let (code, detail) = match status {

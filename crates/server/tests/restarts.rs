@@ -337,6 +337,8 @@ async fn redis_restart(backend: Backend) {
     let Some(app) = TestApp::spawn_on(backend, |cfg| {
         cfg.redis_url = Some(SecretString::from(url));
         cfg.redis_prefix = "surge-restart:".into();
+        // Production's bound on a Redis command, which FAST_FAIL relies on.
+        cfg.redis_timeout_ms = 1_000;
         // The load keeps its buyers' orders unpaid: no cap on that here.
         cfg.shop_max_unpaid_units_per_product = 1_000_000;
     })

@@ -4,23 +4,14 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use surge_kernel::{new_id, ApiError, Millis};
 use uuid::Uuid;
 
-use crate::domain::ShippingAddress;
+use crate::domain::{SavedAddress, ShippingAddress};
 use crate::entities::address;
 
 pub const MAX_ADDRESSES: u64 = 20;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct AddressDraft {
-    /// e.g. "집", "회사".
-    #[serde(default)]
-    pub label: String,
-    #[serde(flatten)]
-    pub address: ShippingAddress,
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AddressView {
@@ -45,21 +36,14 @@ impl From<address::Model> for AddressView {
     }
 }
 
-fn checked(d: AddressDraft) -> Result<(String, ShippingAddress), ApiError> {
-    let label = d.label.trim().to_owned();
-    if label.chars().count() > 50 {
-        return Err(ApiError::validation("label must be at most 50 characters"));
-    }
-    Ok((label, d.address.validated().map_err(ApiError::validation)?))
-}
-
+#[tracing::instrument(skip(db, d))]
 pub async fn create(
     db: &DatabaseConnection,
     user: Uuid,
-    d: AddressDraft,
+    d: SavedAddress,
     now: Millis,
 ) -> Result<AddressView, ApiError> {
-    let (label, a) = checked(d)?;
+    let SavedAddress { label, address: a } = d;
     // Counted and inserted under the buyer's lock: parallel requests of one user take
     // turns, so the cap holds (a plain count-then-insert let them all pass).
     crate::buyers::ensure(db, &[user], now).await?;
@@ -92,6 +76,7 @@ pub async fn create(
     Ok(saved.into())
 }
 
+#[tracing::instrument(skip(db))]
 pub async fn list(db: &DatabaseConnection, user: Uuid) -> Result<Vec<AddressView>, ApiError> {
     Ok(address::Entity::find()
         .filter(address::Column::UserId.eq(user))
@@ -111,13 +96,14 @@ async fn mine(db: &DatabaseConnection, user: Uuid, id: Uuid) -> Result<address::
         .ok_or_else(|| ApiError::not_found("no such address"))
 }
 
+#[tracing::instrument(skip(db, d))]
 pub async fn replace(
     db: &DatabaseConnection,
     user: Uuid,
     id: Uuid,
-    d: AddressDraft,
+    d: SavedAddress,
 ) -> Result<AddressView, ApiError> {
-    let (label, a) = checked(d)?;
+    let SavedAddress { label, address: a } = d;
     let mut am: address::ActiveModel = mine(db, user, id).await?.into();
     am.label = Set(label);
     am.recipient = Set(a.recipient);
@@ -127,6 +113,7 @@ pub async fn replace(
     Ok(am.update(db).await?.into())
 }
 
+#[tracing::instrument(skip(db))]
 pub async fn delete(db: &DatabaseConnection, user: Uuid, id: Uuid) -> Result<(), ApiError> {
     let a = mine(db, user, id).await?;
     address::Entity::delete_by_id(a.id).exec(db).await?;

@@ -16,6 +16,10 @@ use crate::entities::{order, order_line};
 
 const TABLE: &str = "shop_buyers";
 
+/// Most unpaid units of one product one buyer may have ordered, unless configured
+/// (see `Orders::with_unpaid_cap`).
+pub const DEFAULT_UNPAID_CAP: i64 = 10;
+
 /// Creates the rows of buyers seen for the first time. Runs on its own (autocommit),
 /// before the transaction that locks them: creating and locking in one MySQL
 /// transaction deadlocks two first-time requests (shared then exclusive locks).
@@ -88,8 +92,7 @@ pub(crate) async fn unpaid_units(
         )
         .and_where(Expr::col((order::Entity, order::Column::UserId)).is_in(sorted(users)))
         .and_where(
-            Expr::col((order::Entity, order::Column::Status))
-                .eq(OrderStatus::PendingPayment.as_str()),
+            Expr::col((order::Entity, order::Column::Status)).eq(OrderStatus::PendingPayment),
         )
         .and_where(Expr::col((order::Entity, order::Column::ExpiresAt)).gt(now))
         .and_where(

@@ -19,6 +19,7 @@ use surge_kernel::ports::Cache;
 use surge_kernel::{new_id, rfc3339, ApiError};
 use uuid::Uuid;
 
+use crate::domain::{NewProduct, ProductChanges, Restock};
 use crate::entities::product;
 
 pub const CACHE_TTL: Duration = Duration::from_secs(1);
@@ -53,26 +54,6 @@ impl From<product::Model> for ProductView {
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct ProductDraft {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    pub price: i64,
-    pub stock: i64,
-    pub category: String,
-    pub image_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct ProductPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub price: Option<i64>,
-    pub category: Option<String>,
-    pub image_url: Option<String>,
-}
-
 #[derive(Debug, Default, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductSort {
@@ -80,44 +61,6 @@ pub enum ProductSort {
     Newest,
     PriceAsc,
     PriceDesc,
-}
-
-fn check_name(n: &str) -> Result<String, ApiError> {
-    let n = n.trim();
-    if (1..=200).contains(&n.chars().count()) {
-        Ok(n.to_owned())
-    } else {
-        Err(ApiError::validation("name must be 1 to 200 characters"))
-    }
-}
-
-fn check_category(c: &str) -> Result<String, ApiError> {
-    let c = c.trim();
-    if (1..=50).contains(&c.chars().count()) {
-        Ok(c.to_owned())
-    } else {
-        Err(ApiError::validation("category must be 1 to 50 characters"))
-    }
-}
-
-fn check_price(p: i64) -> Result<i64, ApiError> {
-    if (0..=1_000_000_000).contains(&p) {
-        Ok(p)
-    } else {
-        Err(ApiError::validation("price must be 0 to 1,000,000,000 KRW"))
-    }
-}
-
-fn check_image(u: Option<String>) -> Result<Option<String>, ApiError> {
-    match u.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) {
-        Some(u) if u.len() <= 500 && (u.starts_with("https://") || u.starts_with("http://")) => {
-            Ok(Some(u))
-        }
-        Some(_) => Err(ApiError::validation(
-            "image_url must be an http(s) URL of at most 500 characters",
-        )),
-        None => Ok(None),
-    }
 }
 
 pub fn cache_key(id: Uuid) -> String {
@@ -141,19 +84,17 @@ impl Catalog {
         }
     }
 
-    pub async fn create(&self, d: ProductDraft) -> Result<ProductView, ApiError> {
-        if !(0..=1_000_000_000).contains(&d.stock) {
-            return Err(ApiError::validation("stock must be 0 to 1,000,000,000"));
-        }
+    #[tracing::instrument(skip_all)]
+    pub async fn create(&self, d: NewProduct) -> Result<ProductView, ApiError> {
         let now = self.clock.now_ms();
         let p = product::ActiveModel {
             id: Set(new_id()),
-            name: Set(check_name(&d.name)?),
-            description: Set(d.description.trim().chars().take(10_000).collect()),
-            price: Set(check_price(d.price)?),
+            name: Set(d.name),
+            description: Set(d.description),
+            price: Set(d.price),
             stock: Set(d.stock),
-            category: Set(check_category(&d.category)?),
-            image_url: Set(check_image(d.image_url)?),
+            category: Set(d.category),
+            image_url: Set(d.image_url),
             active: Set(true),
             created_at: Set(now),
             updated_at: Set(now),
@@ -171,22 +112,23 @@ impl Catalog {
             .ok_or_else(|| ApiError::not_found("no such product"))
     }
 
-    pub async fn update(&self, id: Uuid, p: ProductPatch) -> Result<ProductView, ApiError> {
+    #[tracing::instrument(skip(self, p))]
+    pub async fn update(&self, id: Uuid, p: ProductChanges) -> Result<ProductView, ApiError> {
         let mut am: product::ActiveModel = self.load_active(id).await?.into();
         if let Some(n) = p.name {
-            am.name = Set(check_name(&n)?);
+            am.name = Set(n);
         }
         if let Some(d) = p.description {
-            am.description = Set(d.trim().chars().take(10_000).collect());
+            am.description = Set(d);
         }
         if let Some(pr) = p.price {
-            am.price = Set(check_price(pr)?);
+            am.price = Set(pr);
         }
         if let Some(c) = p.category {
-            am.category = Set(check_category(&c)?);
+            am.category = Set(c);
         }
-        if p.image_url.is_some() {
-            am.image_url = Set(check_image(p.image_url)?);
+        if let Some(u) = p.image_url {
+            am.image_url = Set(u);
         }
         am.updated_at = Set(self.clock.now_ms());
         let saved = am.update(&self.db).await?;
@@ -196,6 +138,7 @@ impl Catalog {
 
     /// Soft delete: the product disappears from the catalog and cannot be ordered;
     /// existing orders keep their lines.
+    #[tracing::instrument(skip(self))]
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
         let res = product::Entity::update_many()
             .col_expr(product::Column::Active, Expr::value(false))
@@ -212,10 +155,9 @@ impl Catalog {
     }
 
     /// Adds stock atomically (never a read-modify-write).
-    pub async fn restock(&self, id: Uuid, quantity: i64) -> Result<ProductView, ApiError> {
-        if !(1..=1_000_000_000).contains(&quantity) {
-            return Err(ApiError::validation("quantity must be 1 to 1,000,000,000"));
-        }
+    #[tracing::instrument(skip(self))]
+    pub async fn restock(&self, id: Uuid, quantity: Restock) -> Result<ProductView, ApiError> {
+        let quantity = quantity.get();
         let stmt = Query::update()
             .table(product::Entity)
             .value(
@@ -243,6 +185,7 @@ impl Catalog {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get(&self, id: Uuid) -> Result<ProductView, ApiError> {
         let key = cache_key(id);
         // The cache is only a shortcut: when it is down, read the database.
@@ -269,6 +212,7 @@ impl Catalog {
         Ok(view)
     }
 
+    #[tracing::instrument(level = "debug", skip(self, q))]
     pub async fn list(
         &self,
         q: &PageQuery,

@@ -1,42 +1,30 @@
 //! First-come coupons: a campaign issues exactly `quantity` coupons, at most one per
 //! user. The count moves only by `issued = issued + 1 WHERE issued < quantity` in the
 //! transaction that inserts the coupon, and a unique (campaign, user) index backs
-//! "one each".
+//! "one each". A campaign may require a completed community mission today (asked
+//! through the kernel's `MissionCompletions` port) and cap the coupons of each KST day:
+//! `shop_campaign_days.issued = issued + 1 WHERE issued < daily_quantity` on the day's
+//! row, in the same transaction, so a new day starts at zero by construction.
 
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
-use surge_kernel::clock::Clock;
+use serde::Serialize;
+use surge_kernel::clock::{kst, Clock};
 use surge_kernel::error::unique_violation;
 use surge_kernel::page::{Page, PageQuery};
+use surge_kernel::ports::MissionCompletions;
+use surge_kernel::sql::insert_if_absent;
 use surge_kernel::{new_id, rfc3339, ApiError};
 use uuid::Uuid;
 
-use crate::domain::Discount;
-use crate::entities::{campaign, coupon};
-
-pub const AVAILABLE: &str = "AVAILABLE";
-pub const RESERVED: &str = "RESERVED";
-pub const USED: &str = "USED";
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct CampaignDraft {
-    pub name: String,
-    pub quantity: i64,
-    /// Either a fixed amount off (KRW)...
-    pub discount_amount: Option<i64>,
-    /// ...or a percentage, capped at `max_discount`.
-    pub discount_percent: Option<i32>,
-    pub max_discount: Option<i64>,
-    /// RFC 3339.
-    pub starts_at: String,
-    pub ends_at: String,
-}
+use crate::domain::{CouponStatus, Discount, NewCampaign};
+use crate::entities::{campaign, campaign_day, coupon};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignView {
@@ -50,6 +38,10 @@ pub struct CampaignView {
     pub max_discount: Option<i64>,
     pub starts_at: String,
     pub ends_at: String,
+    /// Claimable only after a completed (approved) community mission today (KST).
+    pub requires_mission_today: bool,
+    /// Most coupons issued per KST day, if limited.
+    pub daily_quantity: Option<i64>,
 }
 
 impl From<campaign::Model> for CampaignView {
@@ -65,6 +57,8 @@ impl From<campaign::Model> for CampaignView {
             max_discount: c.max_discount,
             starts_at: rfc3339(c.starts_at),
             ends_at: rfc3339(c.ends_at),
+            requires_mission_today: c.requires_mission_today,
+            daily_quantity: c.daily_quantity,
         }
     }
 }
@@ -75,7 +69,7 @@ pub struct CouponView {
     pub campaign_id: Uuid,
     pub campaign_name: String,
     /// AVAILABLE, RESERVED (on an unpaid order) or USED.
-    pub status: String,
+    pub status: CouponStatus,
     pub order_id: Option<Uuid>,
     pub discount_amount: Option<i64>,
     pub discount_percent: Option<i32>,
@@ -97,53 +91,55 @@ pub fn discount_of(c: &campaign::Model) -> Option<Discount> {
 pub struct Coupons {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
+    /// Who completed a mission today; without it, no campaign may require one.
+    missions: Option<Arc<dyn MissionCompletions>>,
 }
 
 impl Coupons {
-    pub fn new(f: &surge_kernel::module::Foundation) -> Self {
+    pub fn new(
+        f: &surge_kernel::module::Foundation,
+        missions: Option<Arc<dyn MissionCompletions>>,
+    ) -> Self {
         Self {
             db: f.db.clone(),
             clock: f.clock.clone(),
+            missions,
         }
     }
 
-    pub async fn create_campaign(&self, d: CampaignDraft) -> Result<CampaignView, ApiError> {
-        let name = d.name.trim().to_owned();
-        if !(1..=200).contains(&name.chars().count()) {
-            return Err(ApiError::validation("name must be 1 to 200 characters"));
+    #[tracing::instrument(skip_all)]
+    pub async fn create_campaign(&self, d: NewCampaign) -> Result<CampaignView, ApiError> {
+        if d.requires_mission_today && self.missions.is_none() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "missions_unavailable",
+                "this server has no community missions: a campaign cannot require one",
+            ));
         }
-        if !(1..=10_000_000).contains(&d.quantity) {
-            return Err(ApiError::validation("quantity must be 1 to 10,000,000"));
-        }
-        match (d.discount_amount, d.discount_percent, d.max_discount) {
-            (Some(a), None, None) if a > 0 => {}
-            (None, Some(p), Some(m)) if (1..=100).contains(&p) && m > 0 => {}
-            _ => return Err(ApiError::validation(
-                "give discount_amount (> 0), or discount_percent (1..=100) with max_discount (> 0)",
-            )),
-        }
-        let starts_at = surge_kernel::parse_rfc3339(&d.starts_at, "starts_at")?;
-        let ends_at = surge_kernel::parse_rfc3339(&d.ends_at, "ends_at")?;
-        if ends_at <= starts_at {
-            return Err(ApiError::validation("ends_at must be after starts_at"));
-        }
+        let (discount_amount, discount_percent, max_discount) = match d.discount {
+            Discount::Amount(a) => (Some(a), None, None),
+            Discount::Percent { percent, max } => (None, Some(percent), Some(max)),
+        };
         let c = campaign::ActiveModel {
             id: Set(new_id()),
-            name: Set(name),
+            name: Set(d.name),
             quantity: Set(d.quantity),
             issued: Set(0),
-            discount_amount: Set(d.discount_amount),
-            discount_percent: Set(d.discount_percent),
-            max_discount: Set(d.max_discount),
-            starts_at: Set(starts_at),
-            ends_at: Set(ends_at),
+            discount_amount: Set(discount_amount),
+            discount_percent: Set(discount_percent),
+            max_discount: Set(max_discount),
+            starts_at: Set(d.starts_at),
+            ends_at: Set(d.ends_at),
             created_at: Set(self.clock.now_ms()),
+            requires_mission_today: Set(d.requires_mission_today),
+            daily_quantity: Set(d.daily_quantity),
         }
         .insert(&self.db)
         .await?;
         Ok(c.into())
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn campaign(&self, id: Uuid) -> Result<CampaignView, ApiError> {
         Ok(campaign::Entity::find_by_id(id)
             .one(&self.db)
@@ -152,7 +148,9 @@ impl Coupons {
             .into())
     }
 
-    /// Claims one coupon: 409 `sold_out` / `already_claimed`, 403 `not_open`.
+    /// Claims one coupon: 409 `sold_out` / `sold_out_today` / `already_claimed`, 403
+    /// `not_open` / `not_eligible` (no completed mission today).
+    #[tracing::instrument(skip(self))]
     pub async fn claim(&self, user: Uuid, campaign_id: Uuid) -> Result<CouponView, ApiError> {
         let camp = campaign::Entity::find_by_id(campaign_id)
             .one(&self.db)
@@ -165,6 +163,19 @@ impl Coupons {
                     .with("starts_at", rfc3339(camp.starts_at))
                     .with("ends_at", rfc3339(camp.ends_at)),
             );
+        }
+        let today = kst::day(now);
+        if camp.requires_mission_today {
+            let done = match &self.missions {
+                Some(m) => m.completed_on(user, today).await?,
+                None => false,
+            };
+            if !done {
+                return Err(ApiError::forbidden(
+                    "not_eligible",
+                    "complete a mission today to claim this coupon",
+                ));
+            }
         }
         let already = || {
             ApiError::conflict(
@@ -197,11 +208,21 @@ impl Coupons {
                 "all coupons of this campaign are gone",
             ));
         }
+        if let Some(daily) = camp.daily_quantity {
+            if !take_today(&txn, campaign_id, &today.to_string(), daily).await? {
+                txn.rollback().await?;
+                return Err(ApiError::conflict(
+                    "sold_out_today",
+                    "today's coupons of this campaign are gone; more come at midnight (KST)",
+                )
+                .with("next_at", rfc3339(kst::next_day_start(now))));
+            }
+        }
         let c = coupon::ActiveModel {
             id: Set(new_id()),
             campaign_id: Set(campaign_id),
             user_id: Set(user),
-            status: Set(AVAILABLE.into()),
+            status: Set(CouponStatus::Available),
             order_id: Set(None),
             created_at: Set(now),
         }
@@ -220,6 +241,7 @@ impl Coupons {
         Ok(view(c, &camp))
     }
 
+    #[tracing::instrument(skip(self, q))]
     pub async fn mine(&self, user: Uuid, q: &PageQuery) -> Result<Page<CouponView>, ApiError> {
         let limit = q.limit()?;
         let mut query = coupon::Entity::find()
@@ -247,6 +269,36 @@ impl Coupons {
     }
 }
 
+/// One of the day's coupons, if fewer than `daily` were issued today.
+async fn take_today(
+    txn: &DatabaseTransaction,
+    campaign_id: Uuid,
+    day: &str,
+    daily: i64,
+) -> Result<bool, DbErr> {
+    let row = Query::insert()
+        .into_table(campaign_day::Entity)
+        .columns([
+            campaign_day::Column::CampaignId,
+            campaign_day::Column::Day,
+            campaign_day::Column::Issued,
+        ])
+        .values_panic([campaign_id.into(), day.into(), 0i64.into()])
+        .to_owned();
+    insert_if_absent(txn, row, &["campaign_id", "day"]).await?;
+    let taken = campaign_day::Entity::update_many()
+        .col_expr(
+            campaign_day::Column::Issued,
+            Expr::col(campaign_day::Column::Issued).add(1),
+        )
+        .filter(campaign_day::Column::CampaignId.eq(campaign_id))
+        .filter(campaign_day::Column::Day.eq(day))
+        .filter(campaign_day::Column::Issued.lt(daily))
+        .exec(txn)
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
 fn view(c: coupon::Model, camp: &campaign::Model) -> CouponView {
     CouponView {
         coupon_id: c.id,
@@ -259,4 +311,76 @@ fn view(c: coupon::Model, camp: &campaign::Model) -> CouponView {
         max_discount: camp.max_discount,
         claimed_at: rfc3339(c.created_at),
     }
+}
+
+/// Reserves the buyer's coupon for this order (AVAILABLE → RESERVED) and returns its
+/// discount on `subtotal`.
+pub(crate) async fn reserve(
+    txn: &DatabaseTransaction,
+    coupon_id: Uuid,
+    user: Uuid,
+    order_id: Uuid,
+    subtotal: i64,
+) -> Result<i64, ApiError> {
+    let unusable = || {
+        ApiError::conflict(
+            "coupon_unavailable",
+            "that coupon is not yours or was already used",
+        )
+    };
+    debug_assert!(CouponStatus::Available.can_become(CouponStatus::Reserved));
+    let reserved = coupon::Entity::update_many()
+        .col_expr(coupon::Column::Status, Expr::value(CouponStatus::Reserved))
+        .col_expr(coupon::Column::OrderId, Expr::value(Some(order_id)))
+        .filter(coupon::Column::Id.eq(coupon_id))
+        .filter(coupon::Column::UserId.eq(user))
+        .filter(coupon::Column::Status.eq(CouponStatus::Available))
+        .exec(txn)
+        .await?;
+    if reserved.rows_affected != 1 {
+        return Err(unusable());
+    }
+    let c = coupon::Entity::find_by_id(coupon_id)
+        .one(txn)
+        .await?
+        .ok_or_else(unusable)?;
+    let camp = campaign::Entity::find_by_id(c.campaign_id)
+        .one(txn)
+        .await?
+        .ok_or_else(unusable)?;
+    Ok(discount_of(&camp).map_or(0, |d: Discount| d.on(subtotal)))
+}
+
+/// Spends the coupon an order reserved, once the order is paid (RESERVED → USED).
+pub(crate) async fn spend(
+    conn: &impl ConnectionTrait,
+    coupon_id: Uuid,
+    order_id: Uuid,
+) -> Result<(), DbErr> {
+    debug_assert!(CouponStatus::Reserved.can_become(CouponStatus::Used));
+    coupon::Entity::update_many()
+        .col_expr(coupon::Column::Status, Expr::value(CouponStatus::Used))
+        .filter(coupon::Column::Id.eq(coupon_id))
+        .filter(coupon::Column::OrderId.eq(order_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Gives back the coupon an unpaid order reserved (RESERVED → AVAILABLE).
+pub(crate) async fn release(
+    conn: &impl ConnectionTrait,
+    coupon_id: Uuid,
+    order_id: Uuid,
+) -> Result<(), DbErr> {
+    debug_assert!(CouponStatus::Reserved.can_become(CouponStatus::Available));
+    coupon::Entity::update_many()
+        .col_expr(coupon::Column::Status, Expr::value(CouponStatus::Available))
+        .col_expr(coupon::Column::OrderId, Expr::value(Option::<Uuid>::None))
+        .filter(coupon::Column::Id.eq(coupon_id))
+        .filter(coupon::Column::OrderId.eq(order_id))
+        .filter(coupon::Column::Status.eq(CouponStatus::Reserved))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

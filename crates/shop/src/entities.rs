@@ -1,4 +1,5 @@
 //! SeaORM entities for reads and simple writes; hot paths use conditional statements.
+//! State columns are typed with the domain's enums: an unknown stored value is an error.
 
 macro_rules! no_relations {
     () => {
@@ -51,13 +52,15 @@ pub mod address {
 pub mod order {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::OrderStatus;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "shop_orders")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub user_id: Uuid,
-        pub status: String,
+        pub status: OrderStatus,
         pub subtotal: i64,
         pub discount: i64,
         pub total: i64,
@@ -110,12 +113,35 @@ pub mod campaign {
         pub starts_at: i64,
         pub ends_at: i64,
         pub created_at: i64,
+        /// Claimable only by users with a completed (approved) community mission today.
+        pub requires_mission_today: bool,
+        /// Most coupons issued per KST day, if limited.
+        pub daily_quantity: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod campaign_day {
+    use sea_orm::entity::prelude::*;
+
+    /// Coupons of a campaign issued on one KST day (`YYYY-MM-DD`): a new day is a new
+    /// row, so the daily quantity starts again at KST midnight by construction.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shop_campaign_days")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub campaign_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        pub issued: i64,
     }
     no_relations!();
 }
 
 pub mod coupon {
     use sea_orm::entity::prelude::*;
+
+    use crate::domain::CouponStatus;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "shop_coupons")]
@@ -124,7 +150,7 @@ pub mod coupon {
         pub id: Uuid,
         pub campaign_id: Uuid,
         pub user_id: Uuid,
-        pub status: String,
+        pub status: CouponStatus,
         pub order_id: Option<Uuid>,
         pub created_at: i64,
     }

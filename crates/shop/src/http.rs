@@ -1,4 +1,6 @@
-//! Shop routes under `/api/v1/shop`.
+//! Shop routes under `/api/v1/shop`, and the request bodies they take: each converts
+//! with `try_into_domain()` into the validated domain type its use case takes, so a
+//! use case never sees unchecked input.
 
 use std::sync::Arc;
 
@@ -17,11 +19,14 @@ use surge_kernel::ApiError;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::addresses::{self, AddressDraft, AddressView};
-use crate::catalog::{ProductDraft, ProductPatch, ProductSort, ProductView};
-use crate::coupons::{CampaignDraft, CampaignView, CouponView};
-use crate::domain::{OrderStatus, ShippingAddress};
-use crate::orders::{LineRequest, LineView, OrderView, PlaceOrder};
+use crate::addresses::{self, AddressView};
+use crate::catalog::{ProductSort, ProductView};
+use crate::coupons::{CampaignView, CouponView};
+use crate::domain::{
+    CouponStatus, InvalidInput, NewCampaign, NewProduct, OrderLine, OrderLines, OrderStatus,
+    ProductChanges, SavedAddress, ShippingAddress, ShippingChoice,
+};
+use crate::orders::{LineView, OrderView, PlaceOrder};
 use crate::payment::PaymentStarted;
 use crate::Shop;
 
@@ -75,7 +80,7 @@ pub fn router(shop: Arc<Shop>, idem: Idempotency) -> Router {
     components(schemas(
         ProductView, ProductDraft, ProductPatch, ProductSort, Restock, OrderRequest, LineRequest,
         LineView, OrderView, OrderStatus, ShippingAddress, PaymentStarted, Approve, StatusChange,
-        CampaignDraft, CampaignView, CouponView, AddressDraft, AddressView, Problem
+        CampaignDraft, CampaignView, CouponView, CouponStatus, AddressDraft, AddressView, Problem
     )),
     tags((name = "shop", description = "Catalog, flash-sale orders, payments, coupons"))
 )]
@@ -88,9 +93,71 @@ pub struct ProductFilter {
     sort: Option<ProductSort>,
 }
 
+impl From<InvalidInput> for ApiError {
+    /// 422 with the domain's code; `line` names the order line when there is one.
+    fn from(e: InvalidInput) -> Self {
+        let err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string());
+        match e.line() {
+            Some(line) => err.with("line", line),
+            None => err,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProductDraft {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price: i64,
+    pub stock: i64,
+    pub category: String,
+    pub image_url: Option<String>,
+}
+
+impl ProductDraft {
+    pub fn try_into_domain(self) -> Result<NewProduct, ApiError> {
+        Ok(NewProduct::new(
+            &self.name,
+            &self.description,
+            self.price,
+            self.stock,
+            &self.category,
+            self.image_url,
+        )?)
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<i64>,
+    pub category: Option<String>,
+    pub image_url: Option<String>,
+}
+
+impl ProductPatch {
+    pub fn try_into_domain(self) -> Result<ProductChanges, ApiError> {
+        Ok(ProductChanges::new(
+            self.name.as_deref(),
+            self.description.as_deref(),
+            self.price,
+            self.category.as_deref(),
+            self.image_url,
+        )?)
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct Restock {
     quantity: i64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub struct LineRequest {
+    pub product_id: Uuid,
+    pub quantity: i64,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -100,6 +167,82 @@ pub struct OrderRequest {
     /// A saved address instead of `shipping_address`.
     address_id: Option<Uuid>,
     coupon_id: Option<Uuid>,
+}
+
+impl OrderRequest {
+    /// The order to place, under the Idempotency-Key it came with and its body's hash.
+    pub fn try_into_domain(
+        self,
+        idem_key: String,
+        request_hash: String,
+    ) -> Result<PlaceOrder, ApiError> {
+        let lines = self
+            .lines
+            .into_iter()
+            .map(|l| OrderLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+            })
+            .collect();
+        Ok(PlaceOrder {
+            lines: OrderLines::new(lines)?,
+            shipping: ShippingChoice::new(self.shipping_address, self.address_id)?,
+            coupon_id: self.coupon_id,
+            idem_key,
+            request_hash,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CampaignDraft {
+    pub name: String,
+    pub quantity: i64,
+    /// Either a fixed amount off (KRW)...
+    pub discount_amount: Option<i64>,
+    /// ...or a percentage, capped at `max_discount`.
+    pub discount_percent: Option<i32>,
+    pub max_discount: Option<i64>,
+    /// RFC 3339.
+    pub starts_at: String,
+    pub ends_at: String,
+    /// Claimable only after a completed (approved) community mission today (KST).
+    #[serde(default)]
+    pub requires_mission_today: bool,
+    /// At most this many coupons per KST day (1..=quantity); resets at midnight KST.
+    pub daily_quantity: Option<i64>,
+}
+
+impl CampaignDraft {
+    pub fn try_into_domain(self) -> Result<NewCampaign, ApiError> {
+        let starts_at = surge_kernel::parse_rfc3339(&self.starts_at, "starts_at")?;
+        let ends_at = surge_kernel::parse_rfc3339(&self.ends_at, "ends_at")?;
+        Ok(NewCampaign::new(
+            &self.name,
+            self.quantity,
+            self.discount_amount,
+            self.discount_percent,
+            self.max_discount,
+            starts_at,
+            ends_at,
+        )?
+        .with_rules(self.requires_mission_today, self.daily_quantity)?)
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddressDraft {
+    /// e.g. "집", "회사".
+    #[serde(default)]
+    pub label: String,
+    #[serde(flatten)]
+    pub address: ShippingAddress,
+}
+
+impl AddressDraft {
+    pub fn try_into_domain(self) -> Result<SavedAddress, ApiError> {
+        Ok(SavedAddress::new(&self.label, self.address)?)
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -148,6 +291,7 @@ async fn create_product(
     _a: AdminUser,
     Json(d): Json<ProductDraft>,
 ) -> Result<Response, ApiError> {
+    let d = d.try_into_domain()?;
     Ok((StatusCode::CREATED, Json(s.catalog.create(d).await?)).into_response())
 }
 
@@ -162,7 +306,7 @@ async fn update_product(
     Path(id): Path<Uuid>,
     Json(p): Json<ProductPatch>,
 ) -> Result<Json<ProductView>, ApiError> {
-    Ok(Json(s.catalog.update(id, p).await?))
+    Ok(Json(s.catalog.update(id, p.try_into_domain()?).await?))
 }
 
 /// Removes a product from sale (admins; soft delete).
@@ -188,7 +332,8 @@ async fn restock(
     Path(id): Path<Uuid>,
     Json(r): Json<Restock>,
 ) -> Result<Json<ProductView>, ApiError> {
-    Ok(Json(s.catalog.restock(id, r.quantity).await?))
+    let quantity = crate::domain::Restock::new(r.quantity)?;
+    Ok(Json(s.catalog.restock(id, quantity).await?))
 }
 
 /// Places an order: every line's stock is taken, or nothing is (409 `out_of_stock`).
@@ -207,21 +352,8 @@ async fn place_order(
 ) -> Result<Response, ApiError> {
     // The key is stored on the order in the same transaction (exactly once even across
     // a crash), bound to the hash of this body.
-    let r = req.body;
-    let order = s
-        .orders
-        .place(
-            &who,
-            PlaceOrder {
-                lines: r.lines,
-                shipping: r.shipping_address,
-                address_id: r.address_id,
-                coupon_id: r.coupon_id,
-                idem_key: req.key,
-                request_hash: req.request_hash,
-            },
-        )
-        .await?;
+    let order = req.body.try_into_domain(req.key, req.request_hash)?;
+    let order = s.orders.place(&who, order).await?;
     Ok((StatusCode::CREATED, Json(order)).into_response())
 }
 
@@ -322,12 +454,13 @@ async fn admin_status(
 
 /// Creates a first-come coupon campaign (admins).
 #[utoipa::path(post, path = "/api/v1/shop/coupon-campaigns", tag = "shop", request_body = CampaignDraft,
-    security(("bearer" = ["ADMIN"])), responses((status = 201, body = CampaignView), (status = 422, description = "`validation_failed`", body = Problem)))]
+    security(("bearer" = ["ADMIN"])), responses((status = 201, body = CampaignView), (status = 422, description = "`validation_failed`; `missions_unavailable`: `requires_mission_today` without community missions on this server", body = Problem)))]
 async fn create_campaign(
     State(s): St,
     _a: AdminUser,
     Json(d): Json<CampaignDraft>,
 ) -> Result<Response, ApiError> {
+    let d = d.try_into_domain()?;
     Ok((
         StatusCode::CREATED,
         Json(s.coupons.create_campaign(d).await?),
@@ -347,8 +480,8 @@ async fn get_campaign(State(s): St, Path(id): Path<Uuid>) -> Result<Json<Campaig
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key replays the first answer")),
     security(("bearer" = [])),
     responses((status = 201, body = CouponView), (status = 404, description = "`not_found`", body = Problem),
-        (status = 409, description = "`sold_out`, `already_claimed`; `idempotency_in_progress`", body = Problem),
-        (status = 403, description = "`not_open`", body = Problem)))]
+        (status = 409, description = "`sold_out`, `sold_out_today` (the day's `daily_quantity` is gone; `next_at`), `already_claimed`; `idempotency_in_progress`", body = Problem),
+        (status = 403, description = "`not_open`; `not_eligible`: the campaign requires a completed mission today", body = Problem)))]
 async fn claim(State(s): St, who: AuthUser, Path(id): Path<Uuid>) -> Result<Response, ApiError> {
     Ok((
         StatusCode::CREATED,
@@ -385,6 +518,7 @@ async fn create_address(
     who: AuthUser,
     Json(d): Json<AddressDraft>,
 ) -> Result<Response, ApiError> {
+    let d = d.try_into_domain()?;
     let now = s.orders.clock.now_ms();
     Ok((
         StatusCode::CREATED,
@@ -404,6 +538,7 @@ async fn replace_address(
     Path(id): Path<Uuid>,
     Json(d): Json<AddressDraft>,
 ) -> Result<Json<AddressView>, ApiError> {
+    let d = d.try_into_domain()?;
     Ok(Json(addresses::replace(&s.orders.db, who.id, id, d).await?))
 }
 

@@ -2,28 +2,27 @@
 //! committed), a payment saga with compensation, and first-come coupons.
 
 mod addresses;
-mod batcher;
 mod buyers;
 pub mod catalog;
 pub mod coupons;
 pub mod domain;
 mod entities;
 mod http;
+mod migration;
 pub mod orders;
 pub mod payment;
-mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use surge_kernel::idempotency::Idempotency;
-use surge_kernel::module::{Foundation, Module};
+use surge_kernel::module::{Foundation, Module, Subscription};
 use surge_kernel::payment::PaymentGateway;
-use surge_kernel::ports::Notifier;
+use surge_kernel::ports::{MissionCompletions, Notifier};
 use utoipa::OpenApi;
 
-pub use store::migrations;
+pub use migration::migrations;
 
 #[derive(Debug, Clone)]
 pub struct ShopConfig {
@@ -52,15 +51,29 @@ pub struct Shop {
     pub catalog: Arc<catalog::Catalog>,
     pub orders: Arc<orders::Orders>,
     pub payments: Arc<payment::Payments>,
-    pub coupons: coupons::Coupons,
+    pub coupons: Arc<coupons::Coupons>,
 }
 
-pub async fn module(
+/// What the shop needs from outside the foundation.
+pub struct Ports {
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub notifier: Arc<dyn Notifier>,
+    /// Community's "completed a mission today?", for mission-gated coupons. `None`:
+    /// a campaign that requires a mission is refused at creation (422
+    /// `missions_unavailable`).
+    pub missions: Option<Arc<dyn MissionCompletions>>,
+}
+
+pub fn module(
     f: &Foundation,
     cfg: ShopConfig,
-    gateway: Arc<dyn PaymentGateway>,
-    notifier: Arc<dyn Notifier>,
+    ports: Ports,
 ) -> anyhow::Result<(Module, Arc<Shop>)> {
+    let Ports {
+        gateway,
+        notifier,
+        missions,
+    } = ports;
     let catalog = Arc::new(catalog::Catalog::new(f));
     let orders = Arc::new(
         orders::Orders::new(f, catalog.clone(), cfg.payment_window)
@@ -72,18 +85,16 @@ pub async fn module(
         notifier,
         public_url: cfg.public_url.trim_end_matches('/').to_owned(),
     });
-    f.bus
-        .subscribe(
-            payment::REFUND_CONSUMER,
-            &[orders::TOPIC_REFUND_REQUESTED],
-            Arc::new(payment::RefundHandler(payments.clone())),
-        )
-        .await?;
+    let refunds = Subscription::new(
+        payment::REFUND_CONSUMER,
+        &[orders::TOPIC_REFUND_REQUESTED],
+        payment::RefundHandler(payments.clone()),
+    );
     let shop = Arc::new(Shop {
         catalog,
         orders: orders.clone(),
         payments,
-        coupons: coupons::Coupons::new(f),
+        coupons: Arc::new(coupons::Coupons::new(f, missions)),
     });
     let idem = Idempotency {
         db: f.db.clone(),
@@ -94,6 +105,7 @@ pub async fn module(
         router: http::router(shop.clone(), idem),
         openapi: http::ShopApi::openapi(),
         workers: vec![orders::run_sweeper(orders, cfg.sweep_every).boxed()],
+        subscriptions: vec![refunds],
     };
     Ok((module, shop))
 }

@@ -13,14 +13,16 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use surge_kernel::auth::AuthUser;
-use surge_kernel::events::{enqueue, mark_handled, EventEnvelope};
-use surge_kernel::payment::{PaymentError, PaymentGateway, PaymentRequest};
+use surge_kernel::events::{enqueue, EventEnvelope};
+use surge_kernel::payment::{
+    PaymentError, PaymentGateway, PaymentRequest, RefundConsumer, RefundOf, Refunded,
+};
 use surge_kernel::ports::{EventHandler, NewNotification, Notifier};
 use surge_kernel::ApiError;
 use uuid::Uuid;
 
 use crate::domain::OrderStatus;
-use crate::entities::{coupon, order};
+use crate::entities::order;
 use crate::orders::{
     invalid_transition, OrderView, Orders, TOPIC_ORDER_PAID, TOPIC_ORDER_REFUNDED,
     TOPIC_REFUND_REQUESTED,
@@ -56,9 +58,10 @@ pub struct Payments {
 }
 
 impl Payments {
+    #[tracing::instrument(skip_all, fields(user = %who.id, order = %id))]
     pub async fn start(&self, who: &AuthUser, id: Uuid) -> Result<PaymentStarted, ApiError> {
         let o = self.orders.get(who, id).await?;
-        let status = OrderStatus::parse(&o.status).unwrap_or(OrderStatus::Cancelled);
+        let status = o.status;
         if status != OrderStatus::PendingPayment {
             return Err(invalid_transition(status, OrderStatus::Paid));
         }
@@ -101,7 +104,7 @@ impl Payments {
                 Expr::value(Some(ready.redirect_url.clone())),
             )
             .filter(order::Column::Id.eq(id))
-            .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+            .filter(order::Column::Status.eq(OrderStatus::PendingPayment))
             .filter(order::Column::PaymentTid.is_null())
             .exec(&self.orders.db)
             .await?;
@@ -129,6 +132,7 @@ impl Payments {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(user = %who.id, order = %id))]
     pub async fn approve(
         &self,
         who: &AuthUser,
@@ -136,7 +140,7 @@ impl Payments {
         pg_token: &str,
     ) -> Result<OrderView, ApiError> {
         let o = self.orders.get(who, id).await?;
-        let status = OrderStatus::parse(&o.status).unwrap_or(OrderStatus::Cancelled);
+        let status = o.status;
         if status == OrderStatus::Paid {
             return self.orders.view_of(o).await; // a retried approval: same answer
         }
@@ -178,13 +182,11 @@ impl Payments {
             // A concurrent approval of the same payment won: answer like it.
             let now_o = self.orders.get(who, id).await?;
             if matches!(
-                OrderStatus::parse(&now_o.status),
-                Some(
-                    OrderStatus::Paid
-                        | OrderStatus::Preparing
-                        | OrderStatus::Shipping
-                        | OrderStatus::Delivered
-                )
+                now_o.status,
+                OrderStatus::Paid
+                    | OrderStatus::Preparing
+                    | OrderStatus::Shipping
+                    | OrderStatus::Delivered
             ) {
                 return self.orders.view_of(now_o).await;
             }
@@ -211,12 +213,7 @@ impl Payments {
             ));
         }
         if let Some(c) = o.coupon_id {
-            coupon::Entity::update_many()
-                .col_expr(coupon::Column::Status, Expr::value(crate::coupons::USED))
-                .filter(coupon::Column::Id.eq(c))
-                .filter(coupon::Column::OrderId.eq(id))
-                .exec(&txn)
-                .await?;
+            crate::coupons::spend(&txn, c, id).await?;
         }
         let event = EventEnvelope::new(
             TOPIC_ORDER_PAID,
@@ -227,6 +224,7 @@ impl Payments {
         enqueue(&txn, &event).await?;
         txn.commit().await?;
         self.orders.outbox.wake();
+        self.orders.batcher.released(o.user_id);
         let _ = self
             .notifier
             .notify(
@@ -245,9 +243,10 @@ impl Payments {
 
     /// The buyer (or an admin) cancels: an unpaid order is cancelled at once; a paid
     /// one is refunded through the gateway, then its stock returns.
+    #[tracing::instrument(skip_all, fields(user = %who.id, order = %id))]
     pub async fn cancel(&self, who: &AuthUser, id: Uuid) -> Result<OrderView, ApiError> {
         let o = self.orders.get(who, id).await?;
-        let status = OrderStatus::parse(&o.status).unwrap_or(OrderStatus::Cancelled);
+        let status = o.status;
         match status {
             OrderStatus::PendingPayment => {
                 if !self.orders.cancel_unpaid(id, "cancelled_by_user").await? {
@@ -283,6 +282,14 @@ impl Payments {
                 enqueue(&txn, &event).await?;
                 txn.commit().await?;
                 self.orders.outbox.wake();
+                // The answer is the state this cancel committed: the refund may already
+                // have run (in-process relay) by the time a re-read would happen.
+                let refunding = order::Model {
+                    status: OrderStatus::Refunding,
+                    updated_at: now,
+                    ..o
+                };
+                return self.orders.view_of(refunding).await;
             }
             other => return Err(invalid_transition(other, OrderStatus::Cancelled)),
         }
@@ -298,63 +305,64 @@ pub struct RefundHandler(pub Arc<Payments>);
 
 #[async_trait]
 impl EventHandler for RefundHandler {
+    #[tracing::instrument(skip_all, fields(event = %event.id))]
     async fn handle(&self, event: &EventEnvelope) -> anyhow::Result<()> {
         let r: RefundRequested = event.payload_as()?;
         let p = &self.0;
-        if !r.tid.is_empty() && r.amount > 0 {
-            p.gateway
-                .cancel(&r.tid, r.amount)
-                .await
-                .map_err(|e| anyhow::anyhow!("refund of order {}: {e}", r.order_id))?;
-        }
         let orders = &p.orders;
+        let consumer = RefundConsumer {
+            consumer: REFUND_CONSUMER,
+            gateway: p.gateway.as_ref(),
+            db: &orders.db,
+            outbox: &orders.outbox,
+            notifier: p.notifier.as_ref(),
+        };
         let now = orders.clock.now_ms();
-        let txn = orders.db.begin().await?;
-        if !mark_handled(&txn, REFUND_CONSUMER, event.id, now).await? {
-            return Ok(());
-        }
-        let mut released = Vec::new();
-        let mut user = None;
-        if r.order_refund
-            && Orders::transition(
-                &txn,
-                r.order_id,
-                OrderStatus::Refunding,
-                OrderStatus::Refunded,
-                now,
-            )
-            .await?
-        {
-            if let Some(o) = order::Entity::find_by_id(r.order_id).one(&txn).await? {
-                released = orders.release(&txn, &o, false, now).await?;
-                user = Some(o.user_id);
-                let done = EventEnvelope::new(
-                    TOPIC_ORDER_REFUNDED,
-                    r.order_id,
-                    serde_json::json!({"order_id": r.order_id, "user_id": o.user_id, "amount": r.amount}),
-                    now,
-                );
-                enqueue(&txn, &done).await?;
-            }
-        }
-        txn.commit().await?;
-        orders.outbox.wake();
-        for pid in released {
+        let of = RefundOf {
+            event,
+            tid: &r.tid,
+            amount: r.amount,
+            what: format!("order {}", r.order_id),
+        };
+        let released = consumer
+            .run(of, now, async |txn| {
+                let mut done = Refunded {
+                    then: Vec::new(),
+                    notify: None,
+                };
+                if !r.order_refund
+                    || !Orders::transition(
+                        txn,
+                        r.order_id,
+                        OrderStatus::Refunding,
+                        OrderStatus::Refunded,
+                        now,
+                    )
+                    .await?
+                {
+                    return Ok(done);
+                }
+                if let Some(o) = order::Entity::find_by_id(r.order_id).one(txn).await? {
+                    done.then = orders.release(txn, &o, false, now).await?;
+                    let refunded = EventEnvelope::new(
+                        TOPIC_ORDER_REFUNDED,
+                        r.order_id,
+                        serde_json::json!({"order_id": r.order_id, "user_id": o.user_id, "amount": r.amount}),
+                        now,
+                    );
+                    enqueue(txn, &refunded).await?;
+                    let n = NewNotification::refund_complete(
+                        "order_refunded",
+                        r.amount,
+                        serde_json::json!({"order_id": r.order_id}),
+                    );
+                    done.notify = Some((o.user_id, n));
+                }
+                Ok(done)
+            })
+            .await?;
+        for pid in released.unwrap_or_default() {
             orders.catalog.forget(pid).await;
-        }
-        if let Some(u) = user {
-            let _ = p
-                .notifier
-                .notify(
-                    u,
-                    NewNotification {
-                        kind: "order_refunded".into(),
-                        title: "Refund complete".into(),
-                        body: format!("{} KRW was refunded.", r.amount),
-                        data: serde_json::json!({"order_id": r.order_id}),
-                    },
-                )
-                .await;
         }
         Ok(())
     }

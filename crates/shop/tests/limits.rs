@@ -100,6 +100,46 @@ matrix! {
         assert_eq!(count(&answers, StatusCode::CONFLICT, Some("unpaid_limit")), 5);
     }
 
+    async fn a_buyer_at_the_cap_is_refused_yet_their_retries_replay_and_a_cancel_lets_them_back(app) {
+        let admin = app.admin("cap-shop@example.com").await;
+        let pid = product(&app, &admin, "한정 키링", 5_000, 100).await;
+        let a = app.user("cap-a@example.com", "capa").await;
+        let one = json!([{"product_id": pid, "quantity": 1}]);
+        let (s, first) = order(&app, &a, "k1", json!([{"product_id": pid, "quantity": 10}]), None).await;
+        assert_eq!(s, StatusCode::CREATED, "{first}");
+        // Sale-day spam from a buyer at the cap, mixed with retries of their stored order:
+        // every new order is refused, every retry is answered with the stored order.
+        for _ in 0..3 {
+            let answers = join_all((0..60).map(|i| {
+                let (app, a, one, pid) = (&app, &a, &one, &pid);
+                let key = if i % 10 == 0 { "k1".to_owned() } else { format!("spam{i}") };
+                async move {
+                    if key == "k1" {
+                        order(app, a, &key, json!([{"product_id": pid, "quantity": 10}]), None).await
+                    } else {
+                        order(app, a, &key, one.clone(), None).await
+                    }
+                }
+            }))
+            .await;
+            for (i, (s, b)) in answers.iter().enumerate() {
+                if i % 10 == 0 {
+                    assert_eq!(b["id"], first["id"], "a retry replays the stored order: {s} {b}");
+                } else {
+                    assert_problem(*s, b, 409, "unpaid_limit");
+                    assert_eq!(b["unpaid_units"], 10);
+                }
+            }
+        }
+        assert_eq!(app.stored_i64("shop_products", "stock", &pid).await, 90, "only the first order took stock");
+        // Cancelling gives the allowance back at once, not after the refusals' memory fades.
+        let (s, _) = app.post(&format!("/api/v1/shop/orders/{}/cancel", first["id"].as_str().unwrap()), Some(&a.access), json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, again) = order(&app, &a, "k2", one.clone(), None).await;
+        assert_eq!(s, StatusCode::CREATED, "{again}");
+        assert_eq!(app.stored_i64("shop_products", "stock", &pid).await, 99);
+    }
+
     async fn a_coupon_worth_the_whole_price_pays_the_order_at_once(app) {
         let admin = app.admin("free-shop@example.com").await;
         let pid = product(&app, &admin, "스티커", 2_000, 5).await;
@@ -120,8 +160,13 @@ matrix! {
         assert_eq!(coupons["items"][0]["status"], "USED");
         let (s, e) = app.post(&format!("/api/v1/shop/orders/{oid}/payment"), Some(&buyer.access), json!({})).await;
         assert_eq!(s, StatusCode::CONFLICT, "{e}");
-        // The payment window passing changes nothing: the stock stays sold.
+        // The payment window passing changes nothing: the stock stays sold. Sweep now, as
+        // the sweeper task would, so the checks below see what a sweep does.
         app.clock.advance_secs(16 * 60);
+        let catalog = std::sync::Arc::new(surge_shop::catalog::Catalog::new(&app.app_foundation));
+        let orders = surge_shop::orders::Orders::new(&app.app_foundation, catalog, std::time::Duration::from_secs(900));
+        assert_eq!(orders.sweep_expired().await.unwrap(), 0, "a paid order is not swept");
+        assert_eq!(app.stored_i64("shop_products", "stock", &pid).await, 4);
         let buyer = app.login("free-buyer@example.com", "password-1234").await;
         let (_, again) = app.get(&format!("/api/v1/shop/orders/{oid}"), Some(&buyer.access)).await;
         assert_eq!(again["status"], "PAID");

@@ -130,7 +130,14 @@ matrix! {
         // JetStream drops the second publish of one event id (its duplicate window).
         let on_nats = app.backend != surge_testkit::Backend::Embedded && surge_testkit::nats_url().is_some();
         let deliveries = if on_nats { 1 } else { 2 };
-        app.eventually(|| async { gateway.calls(tid).cancel == 1 + deliveries }).await;
+        // Wait for the redelivered event's own transaction, not only its gateway calls,
+        // so a second release of the stock would show in the check below.
+        app.eventually(|| async {
+            gateway.calls(tid).cancel == 1 + deliveries
+                && surge_kernel::events::is_handled(&app.app_foundation.db, surge_shop::payment::REFUND_CONSUMER, event.id)
+                    .await
+                    .unwrap()
+        }).await;
         assert_eq!(gateway.refunds(), 1);
         assert_eq!(gateway.refunded_amount(tid), 37_000, "never refunded twice");
         assert_eq!(stock(&app, &pid).await, 10, "stock released once");

@@ -2,8 +2,12 @@
 //! and `matrix!` runs a test on every backend configured through `SURGE_TEST_*_URL`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backends;
 pub mod contracts;
+pub mod external;
+pub mod job_boards;
 pub mod smtp;
+pub mod weather_api;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -15,89 +19,10 @@ use surge_kernel::clock::{Clock, SystemClock};
 use surge_server::App;
 pub use surge_server::Config;
 
-pub use reqwest;
-pub use serde_json;
-
-/// The backends a suite runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// SQLite + in-process cache, pub/sub and bus: always.
-    Embedded,
-    /// PostgreSQL (and Redis when `SURGE_TEST_REDIS_URL` is set).
-    Postgres,
-    /// MySQL/MariaDB (and Redis when set).
-    Mysql,
-}
-
-impl Backend {
-    fn env(self) -> Option<&'static str> {
-        match self {
-            Backend::Embedded => None,
-            Backend::Postgres => Some("SURGE_TEST_POSTGRES_URL"),
-            Backend::Mysql => Some("SURGE_TEST_MYSQL_URL"),
-        }
-    }
-
-    /// The server URL to use, or `None` when this backend is not configured (the
-    /// test then says SKIPPED, or fails under `SURGE_TEST_REQUIRE_BACKENDS=1`).
-    pub fn server_url(self) -> Option<String> {
-        configured_or_skip(self.env()?)
-    }
-}
-
-/// Whether a missing `SURGE_TEST_*_URL` fails the run instead of skipping (CI sets it
-/// for the pass against the real services, so a typo cannot turn tests into no-ops).
-pub fn backends_required() -> bool {
-    std::env::var("SURGE_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1" || v == "true")
-}
-
-/// The value of `var`, or `None` after a SKIPPED line on the terminal (written past
-/// the test harness's capture, so a skip is visible even when the test "passes").
-/// Panics instead when backends are required.
-pub fn configured_or_skip(var: &str) -> Option<String> {
-    if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-        return Some(v);
-    }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("<unnamed test>")
-        .to_owned();
-    assert!(
-        !backends_required(),
-        "{test}: {var} is not set, and SURGE_TEST_REQUIRE_BACKENDS=1 requires it"
-    );
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {var} is not set");
-    None
-}
-
-/// Redis for the scaled backends; required alongside them under `SURGE_TEST_REQUIRE_BACKENDS=1`.
-pub fn redis_url() -> Option<String> {
-    optional_service("SURGE_TEST_REDIS_URL")
-}
-
-/// NATS for the scaled backends; required alongside them under `SURGE_TEST_REQUIRE_BACKENDS=1`.
-pub fn nats_url() -> Option<String> {
-    optional_service("SURGE_TEST_NATS_URL")
-}
-
-fn optional_service(var: &str) -> Option<String> {
-    let v = std::env::var(var).ok().filter(|v| !v.is_empty());
-    assert!(
-        v.is_some() || !backends_required(),
-        "{var} is not set, and SURGE_TEST_REQUIRE_BACKENDS=1 requires it"
-    );
-    v
-}
-
-/// How long `eventually` waits: `SURGE_TEST_EVENTUALLY_SECS` (default 10) for slow machines.
-pub fn eventually_timeout() -> std::time::Duration {
-    let secs = std::env::var("SURGE_TEST_EVENTUALLY_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(10);
-    std::time::Duration::from_secs(secs)
-}
+pub use backends::{
+    backends_required, configured_or_skip, eventually_timeout, nats_url, redis_url, Backend,
+};
+pub use {reqwest, serde_json};
 
 /// System time plus an offset the test can move forward.
 #[derive(Default)]
@@ -124,10 +49,20 @@ pub struct TestApp {
     pub identity: Arc<surge_identity::IdentityService>,
     pub notifier: Arc<dyn surge_kernel::ports::Notifier>,
     pub gateway: Option<Arc<surge_infra::payment::FakeGateway>>,
+    pub subscription_gateway: Option<Arc<surge_infra::payment::FakeGateway>>, // billing's PRO
     pub mailer: Option<Arc<surge_infra::mail::RecordingMailer>>,
     pub ticketing: Arc<surge_ticketing::Ticketing>,
     pub partner: Arc<surge_partner::Partner>,
+    pub careers: Arc<surge_careers::Careers>,
+    pub community: Arc<surge_community::Community>,
+    pub billing: Arc<surge_billing::Billing>,
+    pub chat: Arc<surge_chat::Chat>,
+    /// `[chat.weather_alerts] source = "fake"`: the offline source.
+    pub weather_alerts: Option<Arc<surge_infra::weather::FakeWeatherAlerts>>,
+    /// The `kind = "fake"` job sources configured, by name.
+    pub job_boards: std::collections::BTreeMap<String, Arc<surge_infra::jobs::FakeJobBoard>>,
     config: Config,
+    router: axum::Router,
     data_dir: std::path::PathBuf,
     /// (url, prefix) of this test's NATS stream, deleted on drop.
     nats: Option<(String, String)>,
@@ -204,8 +139,18 @@ impl TestApp {
             ticketing_admit_every_ms: 50,
             ticketing_stream_every_ms: 100,
             partner_match_every_ms: 50,
+            careers_remind_every_ms: 50,
+            community_flush_views_every_ms: 50,
+            billing_schedule_every_secs: 0, // tests run the batch themselves
+            chat_alert_tick_ms: 3_600_000,  // tests drive `chat.alerts.tick()` themselves
+            // A busy test machine can answer a Redis command later than production's
+            // 1 s bound (2,000 concurrent joins got 503 dependency_unavailable on 2
+            // loaded cores); tests of that bound set it themselves (restarts.rs).
+            redis_timeout_ms: 10_000,
             ..Config::default()
         };
+        // No requests to the internet's tech blogs; politeness tests set their own gap.
+        (cfg.careers.default_feeds, cfg.careers.feed_host_gap_ms) = (false, 0);
         let mut nats = None;
         if backend != Backend::Embedded {
             let server = backend.server_url()?;
@@ -258,10 +203,18 @@ impl TestApp {
             identity: app.identity.clone(),
             notifier: app.notifier.clone(),
             gateway: app.fake_gateway.clone(),
+            subscription_gateway: app.fake_subscriptions.clone(),
             mailer: app.recording_mailer.clone(),
             ticketing: app.ticketing.clone(),
             partner: app.partner.clone(),
+            careers: app.careers.clone(),
+            community: app.community.clone(),
+            billing: app.billing.clone(),
+            chat: app.chat.clone(),
+            weather_alerts: app.weather_alerts.clone(),
+            job_boards: app.job_boards.clone(),
             config: cfg,
+            router: app.router.clone(),
             data_dir,
             nats,
             server,
@@ -272,20 +225,61 @@ impl TestApp {
     /// The ports of a second instance of this deployment. On PostgreSQL/MariaDB it is
     /// built from the same configuration with its own database pool, Redis and NATS
     /// clients, as a second process would be; embedded (one process by design) shares
-    /// this instance's.
+    /// this instance's. Its data directory is its own (inside this one's), as each
+    /// instance's is in scaled mode: it holds the instance's own search index.
     pub async fn another_instance(&self) -> surge_kernel::module::Foundation {
         if self.backend == Backend::Embedded {
             return self.app_foundation.clone();
         }
         let clock: Arc<dyn Clock> = self.clock.clone();
-        surge_server::build(&self.config, clock)
+        let mut cfg = self.config.clone();
+        cfg.data_dir = self
+            .data_dir
+            .join(format!("instance-{}", uuid::Uuid::new_v4().simple()));
+        surge_server::build(&cfg, clock)
             .await
             .expect("a second instance starts")
             .foundation
     }
 
-    /// One integer column of the row with this `id`, read straight from the database
-    /// (what is stored, past every cache).
+    /// A second instance of this deployment serving HTTP on a port of its own (for
+    /// live connections spread over instances). On PostgreSQL/MariaDB it is a whole
+    /// second app built from the same configuration, with its own pools, Redis and NATS
+    /// clients, pub/sub subscriptions and background tasks; embedded (one process by
+    /// design) serves this instance's router on a second port.
+    pub async fn another_server(&self) -> OtherServer {
+        let (router, tasks) = if self.backend == Backend::Embedded {
+            (self.router.clone(), Vec::new())
+        } else {
+            let clock: Arc<dyn Clock> = self.clock.clone();
+            let mut cfg = self.config.clone();
+            cfg.data_dir = self
+                .data_dir
+                .join(format!("instance-{}", uuid::Uuid::new_v4().simple()));
+            let mut app = surge_server::build(&cfg, clock)
+                .await
+                .expect("a second instance starts");
+            let tasks = app.spawn_tasks();
+            (app.router.clone(), tasks)
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let limits = surge_server::listen::ConnLimits::from(&self.config);
+        let server = tokio::spawn(async move {
+            surge_server::listen::serve_with(listener, router, limits, std::future::pending())
+                .await
+                .ok();
+        });
+        OtherServer {
+            base: format!("http://{addr}"),
+            server,
+            tasks,
+        }
+    }
+
+    /// One integer column of the row with this `id`, as stored (past every cache).
     pub async fn stored_i64(&self, table: &str, column: &str, id: &str) -> i64 {
         use sea_orm::sea_query::{Alias, Expr, Query};
         use sea_orm::ConnectionTrait;
@@ -448,6 +442,29 @@ where
             "condition did not hold within {limit:?} (SURGE_TEST_EVENTUALLY_SECS)"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A second server of the same deployment ([`TestApp::another_server`]); stops on drop.
+pub struct OtherServer {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    server: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl OtherServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for OtherServer {
+    fn drop(&mut self) {
+        self.server.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 //! SeaORM entities for reads and simple writes; seats move through conditional updates.
+//! State columns are typed with the enums of `domain.rs`, stored as their names.
 
 macro_rules! no_relations {
     () => {
@@ -11,6 +12,8 @@ macro_rules! no_relations {
 pub mod flight {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::FlightStatus;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ticketing_flights")]
     pub struct Model {
@@ -21,7 +24,7 @@ pub mod flight {
         pub destination: String,
         pub departs_at: i64,
         pub arrives_at: i64,
-        pub status: String,
+        pub status: FlightStatus,
         /// The layout it was created with, as JSON.
         pub layout: String,
         pub min_price: i64,
@@ -35,6 +38,8 @@ pub mod flight {
 pub mod seat {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::SeatStatus;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ticketing_seats")]
     pub struct Model {
@@ -46,7 +51,7 @@ pub mod seat {
         pub letter: String,
         pub grade: String,
         pub price: i64,
-        pub status: String,
+        pub status: SeatStatus,
         pub hold_id: Option<Uuid>,
         pub held_until: Option<i64>,
         pub updated_at: i64,
@@ -57,6 +62,8 @@ pub mod seat {
 pub mod sale {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::SaleStatus;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ticketing_sales")]
     pub struct Model {
@@ -66,7 +73,7 @@ pub mod sale {
         pub admission_rate: i32,
         pub max_active: i32,
         pub pass_ttl_secs: i32,
-        pub status: String,
+        pub status: SaleStatus,
         pub open_flight: Option<Uuid>,
         pub opened_at: i64,
         pub closed_at: Option<i64>,
@@ -77,6 +84,8 @@ pub mod sale {
 pub mod reservation {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::ReservationStatus;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ticketing_reservations")]
     pub struct Model {
@@ -85,7 +94,7 @@ pub mod reservation {
         pub user_id: Uuid,
         pub flight_id: Uuid,
         pub sale_id: Option<Uuid>,
-        pub status: String,
+        pub status: ReservationStatus,
         pub total: i64,
         pub seat_count: i32,
         pub idem_key: String,

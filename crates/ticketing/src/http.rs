@@ -16,16 +16,19 @@ use surge_kernel::auth::{AdminUser, AuthUser, StreamUser};
 use surge_kernel::error::Problem;
 use surge_kernel::extract::{Json, Path, Query};
 use surge_kernel::idempotency::KeyedJson;
-use surge_kernel::page::{Page, PageQuery};
-use surge_kernel::ApiError;
+use surge_kernel::page::{invalid_cursor, Page, PageQuery};
+use surge_kernel::{parse_rfc3339, ApiError, Millis};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::flights::{
-    FlightDraft, FlightPatch, FlightSearch, FlightSort, FlightView, Grade, Layout, SeatView,
+use crate::domain::{
+    FlightChange, FlightNumber, Grade, Iata, InvalidInput, Layout, NewFlight, NewHold, SaleRules,
+    SeatSelection,
 };
-use crate::reservations::{HoldRequest, PaymentStarted, ReservationView, ReservedSeat};
-use crate::sales::{QueueView, SaleDraft, SaleFigures, SaleView, PASS_HEADER};
+use crate::flights::{FlightQuery, FlightSort, FlightView, SeatView};
+use crate::reservations::payment::PaymentStarted;
+use crate::reservations::views::{ReservationView, ReservedSeat};
+use crate::sales::{QueueView, SaleFigures, SaleView, PASS_HEADER};
 use crate::Ticketing;
 
 type St = State<Arc<Ticketing>>;
@@ -70,6 +73,106 @@ pub fn router(t: Arc<Ticketing>) -> Router {
 )]
 pub struct TicketingApi;
 
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FlightDraft {
+    pub flight_number: String,
+    pub origin: String,
+    pub destination: String,
+    /// RFC 3339.
+    pub departs_at: String,
+    pub arrives_at: String,
+    pub layout: Layout,
+}
+
+impl FlightDraft {
+    fn try_into_domain(self) -> Result<NewFlight, ApiError> {
+        let origin = Iata::new(&self.origin, "origin")?;
+        let destination = Iata::new(&self.destination, "destination")?;
+        let departs = parse_rfc3339(&self.departs_at, "departs_at")?;
+        let arrives = parse_rfc3339(&self.arrives_at, "arrives_at")?;
+        Ok(NewFlight::new(
+            &self.flight_number,
+            origin,
+            destination,
+            departs,
+            arrives,
+            self.layout,
+        )?)
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct FlightPatch {
+    pub flight_number: Option<String>,
+    pub departs_at: Option<String>,
+    pub arrives_at: Option<String>,
+}
+
+impl FlightPatch {
+    fn try_into_domain(self) -> Result<FlightChange, ApiError> {
+        Ok(FlightChange {
+            departs_at: self
+                .departs_at
+                .map(|t| parse_rfc3339(&t, "departs_at"))
+                .transpose()?,
+            arrives_at: self
+                .arrives_at
+                .map(|t| parse_rfc3339(&t, "arrives_at"))
+                .transpose()?,
+            number: self
+                .flight_number
+                .map(|n| FlightNumber::new(&n))
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct HoldRequest {
+    pub flight_id: Uuid,
+    pub seat_ids: Vec<Uuid>,
+}
+
+impl HoldRequest {
+    /// At most `max_seats` distinct seats.
+    fn try_into_domain(self, max_seats: usize) -> Result<NewHold, ApiError> {
+        Ok(NewHold {
+            flight_id: self.flight_id,
+            seats: SeatSelection::new(&self.seat_ids, max_seats)?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SaleDraft {
+    pub flight_id: Uuid,
+    /// Travellers admitted per second.
+    pub admission_rate: u32,
+    /// Most travellers admitted and shopping at once.
+    pub max_active: u32,
+    /// How long an admission (and its pass) lasts.
+    pub pass_ttl_secs: u32,
+}
+
+impl SaleDraft {
+    fn try_into_domain(self) -> Result<SaleRules, ApiError> {
+        Ok(SaleRules::new(
+            self.flight_id,
+            self.admission_rate,
+            self.max_active,
+            self.pass_ttl_secs,
+        )?)
+    }
+}
+
+/// An invalid input is a 422 with its code, naming the field at fault.
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+            .with("field", e.field())
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct Approve {
     /// The token the provider gave the traveller on approval.
@@ -96,7 +199,59 @@ async fn search_flights(
     Query(page): Query<PageQuery>,
     Query(q): Query<FlightSearch>,
 ) -> Result<Json<Page<FlightView>>, ApiError> {
-    Ok(Json(t.flights.search(&q, &page).await?))
+    Ok(Json(t.flights.search(q.try_into_domain(&page)?).await?))
+}
+
+/// The query string of a flight search.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+pub struct FlightSearch {
+    /// IATA code, e.g. GMP.
+    pub origin: Option<String>,
+    pub destination: Option<String>,
+    /// Departing at or after (RFC 3339 or a date `2026-11-22`); default now.
+    pub from: Option<String>,
+    /// Departing before (RFC 3339 or a date, which means the end of that day, UTC).
+    pub to: Option<String>,
+    /// `departure` (default) or `price`.
+    pub sort: Option<FlightSort>,
+}
+
+impl FlightSearch {
+    pub fn try_into_domain(self, page: &PageQuery) -> Result<FlightQuery, ApiError> {
+        let iata = |code: Option<String>, field| code.map(|c| Iata::new(&c, field)).transpose();
+        Ok(FlightQuery {
+            origin: iata(self.origin, "origin")?,
+            destination: iata(self.destination, "destination")?,
+            from: self.from.map(|f| instant(&f, "from", false)).transpose()?,
+            to: self.to.map(|t| instant(&t, "to", true)).transpose()?,
+            sort: self.sort.unwrap_or_default(),
+            cursor: page
+                .cursor()?
+                .map(|c| {
+                    c.split_once('|')
+                        .and_then(|(v, i)| Some((v.parse::<i64>().ok()?, i.parse::<Uuid>().ok()?)))
+                        .ok_or_else(invalid_cursor)
+                })
+                .transpose()?,
+            limit: page.limit()?,
+        })
+    }
+}
+
+/// An instant from RFC 3339, or from a date (its start; with `end_of_day`, its end).
+fn instant(s: &str, field: &str, end_of_day: bool) -> Result<Millis, ApiError> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        let d = if end_of_day {
+            d.succ_opt().unwrap_or(d)
+        } else {
+            d
+        };
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or_default());
+    }
+    parse_rfc3339(s, field)
 }
 
 /// Adds a flight; its seats are generated from the layout (admins).
@@ -107,7 +262,8 @@ async fn create_flight(
     _a: AdminUser,
     Json(d): Json<FlightDraft>,
 ) -> Result<Response, ApiError> {
-    Ok((StatusCode::CREATED, Json(t.flights.create(d).await?)).into_response())
+    let flight = d.try_into_domain()?;
+    Ok((StatusCode::CREATED, Json(t.flights.create(flight).await?)).into_response())
 }
 
 /// One flight, with its open sale if any.
@@ -134,7 +290,8 @@ async fn update_flight(
     Path(id): Path<Uuid>,
     Json(p): Json<FlightPatch>,
 ) -> Result<Json<FlightView>, ApiError> {
-    Ok(Json(t.flights.update(id, p).await?))
+    let change = p.try_into_domain()?;
+    Ok(Json(t.flights.update(id, change).await?))
 }
 
 /// Cancels a flight: holds released, confirmed reservations refunded (admins).
@@ -177,7 +334,8 @@ async fn open_sale(
     _a: AdminUser,
     Json(d): Json<SaleDraft>,
 ) -> Result<Response, ApiError> {
-    Ok((StatusCode::CREATED, Json(t.sales.open(d).await?)).into_response())
+    let rules = d.try_into_domain()?;
+    Ok((StatusCode::CREATED, Json(t.sales.open(rules).await?)).into_response())
 }
 
 /// A sale with its live queue figures (admins).
@@ -294,9 +452,10 @@ async fn hold_seats(
         .sales
         .guard(req.body.flight_id, Some(who.id), pass(&headers))
         .await?;
+    let new_hold = req.body.try_into_domain(t.reservations.max_seats())?;
     let held = t
         .reservations
-        .hold(&who, sale, req.body, &req.key, &req.request_hash)
+        .hold(&who, sale, new_hold, &req.key, &req.request_hash)
         .await?;
     Ok((StatusCode::CREATED, Json(held)).into_response())
 }

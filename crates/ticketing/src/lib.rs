@@ -2,24 +2,25 @@
 //! passes, seat holds that never sell a seat twice, reservations paid through the
 //! `PaymentGateway` port, refunds and ticket e-mails from the outbox.
 
+pub mod domain;
 mod entities;
 pub mod flights;
 mod http;
+mod migration;
 pub mod reservations;
 pub mod sales;
-mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use surge_kernel::module::{Foundation, Module};
+use surge_kernel::module::{Foundation, Module, Subscription};
 use surge_kernel::payment::PaymentGateway;
 use surge_kernel::ports::{Mailer, Notifier, UserDirectory};
 use surge_kernel::waiting_room::WaitingRoom;
 use utoipa::OpenApi;
 
-pub use store::migrations;
+pub use migration::migrations;
 
 #[derive(Debug, Clone)]
 pub struct TicketingConfig {
@@ -72,7 +73,7 @@ pub struct Ticketing {
     pub(crate) stream_every: Duration,
 }
 
-pub async fn module(
+pub fn module(
     f: &Foundation,
     cfg: TicketingConfig,
     ports: Ports,
@@ -99,20 +100,18 @@ pub async fn module(
         cfg.max_held_seats_per_flight,
         cfg.public_url.trim_end_matches('/').to_owned(),
     ));
-    f.bus
-        .subscribe(
+    let subscriptions = vec![
+        Subscription::new(
             reservations::REFUND_CONSUMER,
             &[reservations::TOPIC_REFUND_REQUESTED],
-            Arc::new(reservations::RefundHandler(reservations.clone())),
-        )
-        .await?;
-    f.bus
-        .subscribe(
+            reservations::refunds::RefundHandler(reservations.clone()),
+        ),
+        Subscription::new(
             reservations::MAIL_CONSUMER,
             &[reservations::TOPIC_CONFIRMED],
-            Arc::new(reservations::TicketMailer(reservations.clone())),
-        )
-        .await?;
+            reservations::tickets::TicketMailer(reservations.clone()),
+        ),
+    ];
     let t = Arc::new(Ticketing {
         flights,
         sales: sales.clone(),
@@ -124,9 +123,10 @@ pub async fn module(
         router: http::router(t.clone()),
         openapi: http::TicketingApi::openapi(),
         workers: vec![
-            reservations::run_sweeper(reservations, cfg.sweep_every).boxed(),
+            reservations::holds::run_sweeper(reservations, cfg.sweep_every).boxed(),
             sales::run_admission(sales, cfg.admit_every).boxed(),
         ],
+        subscriptions,
     };
     Ok((module, t))
 }

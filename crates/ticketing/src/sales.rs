@@ -15,30 +15,18 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Sha256;
 use surge_kernel::clock::Clock;
 use surge_kernel::waiting_room::{AdmissionPolicy, Place, RoomStats, WaitingRoom};
 use surge_kernel::{new_id, rfc3339, ApiError, Millis};
 use uuid::Uuid;
 
+use crate::domain::{FlightStatus, SaleRules, SaleStatus};
 use crate::entities::sale;
-use crate::flights::{flight_cancelled, Flights, SCHEDULED};
+use crate::flights::{flight_cancelled, Flights};
 
-pub const OPEN: &str = "OPEN";
-pub const CLOSED: &str = "CLOSED";
 pub const PASS_HEADER: &str = "x-admission-pass";
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct SaleDraft {
-    pub flight_id: Uuid,
-    /// Travellers admitted per second.
-    pub admission_rate: u32,
-    /// Most travellers admitted and shopping at once.
-    pub max_active: u32,
-    /// How long an admission (and its pass) lasts.
-    pub pass_ttl_secs: u32,
-}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SaleView {
@@ -48,7 +36,7 @@ pub struct SaleView {
     pub max_active: i32,
     pub pass_ttl_secs: i32,
     /// OPEN or CLOSED.
-    pub status: String,
+    pub status: SaleStatus,
     pub opened_at: String,
     pub closed_at: Option<String>,
 }
@@ -208,24 +196,10 @@ impl Sales {
         }
     }
 
-    pub async fn open(&self, d: SaleDraft) -> Result<SaleView, ApiError> {
-        if !(1..=10_000).contains(&d.admission_rate) {
-            return Err(
-                ApiError::validation("admission_rate must be 1..=10000 per second")
-                    .with("field", "admission_rate"),
-            );
-        }
-        if !(1..=100_000).contains(&d.max_active) {
-            return Err(
-                ApiError::validation("max_active must be 1..=100000").with("field", "max_active")
-            );
-        }
-        if !(30..=3600).contains(&d.pass_ttl_secs) {
-            return Err(ApiError::validation("pass_ttl_secs must be 30..=3600")
-                .with("field", "pass_ttl_secs"));
-        }
+    #[tracing::instrument(skip(self))]
+    pub async fn open(&self, d: SaleRules) -> Result<SaleView, ApiError> {
         let f = self.flights.load(d.flight_id).await?;
-        if f.status != SCHEDULED {
+        if f.status != FlightStatus::Scheduled {
             return Err(flight_cancelled());
         }
         let s = sale::ActiveModel {
@@ -234,7 +208,7 @@ impl Sales {
             admission_rate: Set(d.admission_rate as i32),
             max_active: Set(d.max_active as i32),
             pass_ttl_secs: Set(d.pass_ttl_secs as i32),
-            status: Set(OPEN.into()),
+            status: Set(SaleStatus::Open),
             open_flight: Set(Some(f.id)),
             opened_at: Set(self.clock.now_ms()),
             closed_at: Set(None),
@@ -252,14 +226,17 @@ impl Sales {
         Ok(s.into())
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn close(&self, id: Uuid) -> Result<SaleView, ApiError> {
         let s = self.load(id).await?;
+        let (from, to) = (SaleStatus::Open, SaleStatus::Closed);
+        debug_assert!(from.can_become(to));
         sale::Entity::update_many()
-            .col_expr(sale::Column::Status, Expr::value(CLOSED))
+            .col_expr(sale::Column::Status, Expr::value(to))
             .col_expr(sale::Column::OpenFlight, Expr::value(Option::<Uuid>::None))
             .col_expr(sale::Column::ClosedAt, Expr::value(self.clock.now_ms()))
             .filter(sale::Column::Id.eq(id))
-            .filter(sale::Column::Status.eq(OPEN))
+            .filter(sale::Column::Status.eq(from))
             .exec(&self.db)
             .await?;
         self.forget(id, s.flight_id).await;
@@ -282,7 +259,7 @@ impl Sales {
             return Ok(None);
         };
         sale::Entity::update_many()
-            .col_expr(sale::Column::Status, Expr::value(CLOSED))
+            .col_expr(sale::Column::Status, Expr::value(SaleStatus::Closed))
             .col_expr(sale::Column::OpenFlight, Expr::value(Option::<Uuid>::None))
             .col_expr(sale::Column::ClosedAt, Expr::value(now))
             .filter(sale::Column::Id.eq(s.id))
@@ -317,12 +294,13 @@ impl Sales {
 
     async fn load_open(&self, id: Uuid) -> Result<sale::Model, ApiError> {
         let s = self.load(id).await?;
-        if s.status != OPEN {
+        if s.status != SaleStatus::Open {
             return Err(ApiError::conflict("sale_closed", "this sale is closed"));
         }
         Ok(s)
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn figures(&self, id: Uuid) -> Result<SaleFigures, ApiError> {
         let s = self.load(id).await?;
         let queue = self.room.stats(id, self.clock.now_ms()).await?;
@@ -349,6 +327,7 @@ impl Sales {
     /// While the flight has an open sale, the caller must carry a valid pass of that
     /// sale, issued to them and not expired: 403 `not_admitted` otherwise. Returns the
     /// sale the caller shops in, if any.
+    #[tracing::instrument(skip(self, pass))]
     pub async fn guard(
         &self,
         flight: Uuid,
@@ -389,12 +368,14 @@ impl Sales {
         Ok(Some(s.id))
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn join(&self, sale: Uuid, user: Uuid) -> Result<QueueView, ApiError> {
         let s = self.load_open(sale).await?;
         let place = self.room.join(sale, user, self.clock.now_ms()).await?;
         Ok(self.view(&s, user, place))
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn me(&self, sale: Uuid, user: Uuid) -> Result<QueueView, ApiError> {
         let s = self.load(sale).await?;
         self.place_view(&s, user).await?.ok_or_else(not_in_queue)
@@ -405,6 +386,7 @@ impl Sales {
         Ok(place.map(|p| self.view(s, user, p)))
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn leave(&self, sale: Uuid, user: Uuid) -> Result<(), ApiError> {
         self.load(sale).await?;
         if !self.room.leave(sale, user).await? {
@@ -499,10 +481,11 @@ impl Sales {
 
     /// One admission step for every open sale. Every instance runs this; the store's
     /// token bucket keeps the global rate.
+    #[tracing::instrument(skip(self))]
     pub async fn admit_all(&self) -> Result<u64, ApiError> {
         let now = self.clock.now_ms();
         let open = sale::Entity::find()
-            .filter(sale::Column::Status.eq(OPEN))
+            .filter(sale::Column::Status.eq(SaleStatus::Open))
             .all(&self.db)
             .await?;
         let mut admitted = 0;

@@ -22,6 +22,32 @@ async fn mails_to(app: &TestApp, email: &str) -> usize {
         .count()
 }
 
+/// Queues a refund request that refunds nothing (no tid, no amount, the reservation
+/// stays as it is) behind every event already in the outbox, and waits until the
+/// refund handler has handled it.
+async fn refund_requests_handled(app: &TestApp, reservation_id: &str) {
+    let marker = surge_kernel::events::EventEnvelope::new(
+        surge_ticketing::reservations::TOPIC_REFUND_REQUESTED,
+        reservation_id,
+        json!({"reservation_id": reservation_id, "tid": "", "amount": 0, "cancel_reservation": false}),
+        0,
+    );
+    surge_kernel::events::enqueue(&app.app_foundation.db, &marker)
+        .await
+        .unwrap();
+    app.app_foundation.outbox.wake();
+    app.eventually(|| async {
+        surge_kernel::events::is_handled(
+            &app.app_foundation.db,
+            surge_ticketing::reservations::REFUND_CONSUMER,
+            marker.id,
+        )
+        .await
+        .unwrap()
+    })
+    .await;
+}
+
 matrix! {
     async fn a_thousand_hold_attempts_on_twenty_seats_hold_each_once(app) {
         let admin = app.admin("tkadmin@example.com").await;
@@ -111,7 +137,10 @@ matrix! {
             assert_eq!(b["status"], "CONFIRMED");
         }
         let r = approvals[0].1.clone();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // A losing approval would have asked for its refund before answering. Refund
+        // requests are handled in outbox order, so once a marker request queued after
+        // every answer is handled, any refund asked for before it has reached the gateway.
+        refund_requests_handled(&app, hid).await;
         let gw = app.gateway.clone().unwrap();
         assert_eq!(gw.refunds(), 0, "a confirmed reservation is never refunded by a concurrent approval");
         assert_eq!((gw.approvals(), gw.approved_amount(&tid)), (1, Some(339_000)), "charged once");
@@ -138,9 +167,16 @@ matrix! {
             surge_ticketing::reservations::TOPIC_CONFIRMED, hid, json!({"reservation_id": hid}), 0);
         app.app_foundation.bus.publish(&event).await.unwrap();
         app.app_foundation.bus.publish(&event).await.unwrap();
-        // A new event id mails again once; its redelivery does not.
-        app.eventually(|| async { mails_to(&app, "flyer@example.com").await == 2 }).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // A new event id mails again once; its redelivery does not. The event is marked
+        // handled only after its mail went out, and by then every delivery of it the
+        // bus makes has run (the in-process bus delivers within `publish`; JetStream
+        // drops a repeated event id).
+        app.eventually(|| async {
+            surge_kernel::events::is_handled(&app.app_foundation.db, surge_ticketing::reservations::MAIL_CONSUMER, event.id)
+                .await
+                .unwrap()
+        })
+        .await;
         assert_eq!(mails_to(&app, "flyer@example.com").await, 2);
         let (_, list) = app.get("/api/v1/ticketing/reservations", Some(&a.access)).await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
@@ -291,15 +327,8 @@ matrix! {
     }
 }
 
-async fn app_without_sweeper() -> TestApp {
-    TestApp::spawn_on(surge_testkit::Backend::Embedded, |c| {
-        c.ticketing_sweep_every_ms = 3_600_000
-    })
-    .await
-    .unwrap()
-}
-
-/// A held seat whose payment was started, on an app whose sweeper is idle.
+/// A held seat whose payment was started (the tests using it idle the sweeper, so
+/// only the paths under test end the hold).
 async fn started_hold(app: &TestApp) -> (surge_testkit::Session, String, String, String) {
     let admin = app.admin("tkadmin@example.com").await;
     let f = flight(app, &admin, "CJU", "GMP", 4, 2).await;
@@ -318,108 +347,111 @@ async fn started_hold(app: &TestApp) -> (surge_testkit::Session, String, String,
     (a, fid, hid, started["tid"].as_str().unwrap().to_owned())
 }
 
-/// An approval that arrives after the hold ran out is refused before any money moves,
-/// and reading the hold shows it expired even before the sweeper wrote that down.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn approval_after_expiry_takes_no_money() {
-    let app = app_without_sweeper().await;
-    let (a, fid, hid, tid) = started_hold(&app).await;
-    app.clock.advance_secs(10 * 60 + 1);
-    let (_, r) = app
-        .get(
-            &format!("/api/v1/ticketing/reservations/{hid}"),
-            Some(&a.access),
-        )
-        .await;
-    assert_eq!(r["status"], "EXPIRED", "expiry is checked on read: {r}");
-    let (_, map) = seats(&app, &fid, None, None).await;
-    assert_eq!(status_of(&map, "2F"), "available");
-    let (s, e) = app
-        .post(
-            &format!("/api/v1/ticketing/holds/{hid}/payment/approve"),
-            Some(&a.access),
-            json!({"pg_token": "t"}),
-        )
-        .await;
-    assert_problem(s, &e, 409, "hold_expired");
-    let gw = app.gateway.as_ref().unwrap();
-    assert_eq!(gw.approved_amount(&tid), None, "nothing was charged");
-    // A payment never approved is not cancelled (Kakao refuses that): it expires.
-    assert_eq!(
-        (gw.calls(&tid).approve, gw.calls(&tid).cancel),
-        (0, 0),
-        "the gateway was asked neither to approve nor to void it"
-    );
-}
-
-/// An earlier approval went through at the provider but its answer was lost; by the
-/// retry the hold has run out: the retry approves nothing again, and the amount taken
-/// is refunded, once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_lost_approval_of_a_hold_that_ran_out_is_refunded_in_full() {
-    let app = app_without_sweeper().await;
-    let (a, fid, hid, tid) = started_hold(&app).await;
-    let gw = app.gateway.clone().unwrap();
-    let (order_id, user_id) = (hid.clone(), a.user_id.clone());
-    // The provider approves; the answer never reaches Surge.
-    let taken =
-        surge_kernel::payment::PaymentGateway::approve(&*gw, &tid, &order_id, &user_id, "t")
-            .await
-            .unwrap();
-    assert_eq!(taken.amount, 89_000);
-    app.clock.advance_secs(10 * 60 + 1);
-    let (s, e) = app
-        .post(
-            &format!("/api/v1/ticketing/holds/{hid}/payment/approve"),
-            Some(&a.access),
-            json!({"pg_token": "t"}),
-        )
-        .await;
-    assert_problem(s, &e, 409, "hold_expired");
-    app.eventually(|| {
-        let gw = gw.clone();
-        let tid = tid.clone();
-        async move { gw.refunded_amount(&tid) == 89_000 }
-    })
-    .await;
-    assert_eq!(
-        gw.calls(&tid).approve,
-        1,
-        "the retry approved nothing again"
-    );
-    assert_eq!(
-        gw.calls(&tid).cancel,
-        1,
-        "refunded by one call, of the amount taken"
-    );
-    let (_, map) = seats(&app, &fid, None, None).await;
-    assert_eq!(status_of(&map, "2F"), "available");
-}
-
-/// The hold runs out while the provider is approving: the money taken goes back, and
-/// the seat returns to sale.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn money_taken_for_a_hold_that_ran_out_is_refunded() {
-    let app = app_without_sweeper().await;
-    let (a, fid, hid, tid) = started_hold(&app).await;
-    let gw = app.gateway.clone().unwrap();
-    gw.set_delay(std::time::Duration::from_millis(400));
-    let path = format!("/api/v1/ticketing/holds/{hid}/payment/approve");
-    let approve = app.post(&path, Some(&a.access), json!({"pg_token": "t"}));
-    let late = async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+matrix! {
+    /// An approval that arrives after the hold ran out is refused before any money moves,
+    /// and reading the hold shows it expired even before the sweeper wrote that down.
+    #[config(|c| c.ticketing_sweep_every_ms = 3_600_000)]
+    async fn approval_after_expiry_takes_no_money(app) {
+        let (a, fid, hid, tid) = started_hold(&app).await;
         app.clock.advance_secs(10 * 60 + 1);
-    };
-    let ((s, e), ()) = tokio::join!(approve, late);
-    gw.set_delay(std::time::Duration::ZERO);
-    assert_problem(s, &e, 409, "hold_expired");
-    assert_eq!(gw.approved_amount(&tid), Some(89_000));
-    app.eventually(|| {
-        let gw = gw.clone();
-        let tid = tid.clone();
-        async move { gw.refunded_amount(&tid) == 89_000 }
-    })
-    .await;
-    let (_, map) = seats(&app, &fid, None, None).await;
-    assert_eq!(status_of(&map, "2F"), "available");
+        let (_, r) = app
+            .get(
+                &format!("/api/v1/ticketing/reservations/{hid}"),
+                Some(&a.access),
+            )
+            .await;
+        assert_eq!(r["status"], "EXPIRED", "expiry is checked on read: {r}");
+        let (_, map) = seats(&app, &fid, None, None).await;
+        assert_eq!(status_of(&map, "2F"), "available");
+        let (s, e) = app
+            .post(
+                &format!("/api/v1/ticketing/holds/{hid}/payment/approve"),
+                Some(&a.access),
+                json!({"pg_token": "t"}),
+            )
+            .await;
+        assert_problem(s, &e, 409, "hold_expired");
+        let gw = app.gateway.as_ref().unwrap();
+        assert_eq!(gw.approved_amount(&tid), None, "nothing was charged");
+        // A payment never approved is not cancelled (Kakao refuses that): it expires.
+        assert_eq!(
+            (gw.calls(&tid).approve, gw.calls(&tid).cancel),
+            (0, 0),
+            "the gateway was asked neither to approve nor to void it"
+        );
+    }
+
+    /// An earlier approval went through at the provider but its answer was lost; by the
+    /// retry the hold has run out: the retry approves nothing again, and the amount taken
+    /// is refunded, once.
+    #[config(|c| c.ticketing_sweep_every_ms = 3_600_000)]
+    async fn a_lost_approval_of_a_hold_that_ran_out_is_refunded_in_full(app) {
+        let (a, fid, hid, tid) = started_hold(&app).await;
+        let gw = app.gateway.clone().unwrap();
+        let (order_id, user_id) = (hid.clone(), a.user_id.clone());
+        // The provider approves; the answer never reaches Surge.
+        let taken =
+            surge_kernel::payment::PaymentGateway::approve(&*gw, &tid, &order_id, &user_id, "t")
+                .await
+                .unwrap();
+        assert_eq!(taken.amount, 89_000);
+        app.clock.advance_secs(10 * 60 + 1);
+        let (s, e) = app
+            .post(
+                &format!("/api/v1/ticketing/holds/{hid}/payment/approve"),
+                Some(&a.access),
+                json!({"pg_token": "t"}),
+            )
+            .await;
+        assert_problem(s, &e, 409, "hold_expired");
+        app.eventually(|| {
+            let gw = gw.clone();
+            let tid = tid.clone();
+            async move { gw.refunded_amount(&tid) == 89_000 }
+        })
+        .await;
+        assert_eq!(
+            gw.calls(&tid).approve,
+            1,
+            "the retry approved nothing again"
+        );
+        assert_eq!(
+            gw.calls(&tid).cancel,
+            1,
+            "refunded by one call, of the amount taken"
+        );
+        let (_, map) = seats(&app, &fid, None, None).await;
+        assert_eq!(status_of(&map, "2F"), "available");
+    }
+
+    /// The hold runs out while the provider is approving: the money taken goes back, and
+    /// the seat returns to sale.
+    #[config(|c| c.ticketing_sweep_every_ms = 3_600_000)]
+    async fn money_taken_for_a_hold_that_ran_out_is_refunded(app) {
+        let (a, fid, hid, tid) = started_hold(&app).await;
+        let gw = app.gateway.clone().unwrap();
+        // The approval reaches the provider while the hold is live; the provider answers
+        // only after the hold ran out.
+        gw.pause();
+        let before = gw.arrived();
+        let path = format!("/api/v1/ticketing/holds/{hid}/payment/approve");
+        let approve = app.post(&path, Some(&a.access), json!({"pg_token": "t"}));
+        let late = async {
+            app.eventually(|| async { gw.arrived() > before }).await;
+            app.clock.advance_secs(10 * 60 + 1);
+            gw.resume();
+        };
+        let ((s, e), ()) = tokio::join!(approve, late);
+        assert_problem(s, &e, 409, "hold_expired");
+        assert_eq!(gw.calls(&tid).approve, 1, "the provider was asked once");
+        assert_eq!(gw.approved_amount(&tid), Some(89_000));
+        app.eventually(|| {
+            let gw = gw.clone();
+            let tid = tid.clone();
+            async move { gw.refunded_amount(&tid) == 89_000 }
+        })
+        .await;
+        let (_, map) = seats(&app, &fid, None, None).await;
+        assert_eq!(status_of(&map, "2F"), "available");
+    }
 }

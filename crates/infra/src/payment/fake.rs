@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use surge_kernel::payment::{
     PaymentApproved, PaymentError, PaymentGateway, PaymentReady, PaymentRequest, PaymentStatus,
     SubscriptionCharge, SubscriptionGateway, SubscriptionState,
 };
+use tokio::sync::Semaphore;
 
 /// How often the gateway was asked to approve or cancel one payment (calls the test
 /// knobs let through, whatever the answer).
@@ -36,6 +37,8 @@ struct FakePayment {
 struct FakeSubscription {
     user_id: String,
     active: bool,
+    /// Charges approved under this sid (the first payment not counted).
+    charged: usize,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,10 @@ pub struct FakeGateway {
     delay: Mutex<Duration>,
     fail_next: AtomicUsize,
     decline_all: AtomicBool,
+    /// While set, calls wait here before acting (see [`FakeGateway::pause`]).
+    gate: Mutex<Option<Arc<Semaphore>>>,
+    /// Calls that reached the gateway, answered or not.
+    arrived: AtomicUsize,
 }
 
 impl FakeGateway {
@@ -84,6 +91,24 @@ impl FakeGateway {
     /// While on, every call answers `Declined` (without any effect).
     pub fn decline_all(&self, on: bool) {
         self.decline_all.store(on, Ordering::SeqCst);
+    }
+
+    /// Holds every later call, before it acts, until [`FakeGateway::resume`]: a test
+    /// can then act while a call is in flight (it knows one is by [`FakeGateway::arrived`]).
+    pub fn pause(&self) {
+        *lock(&self.gate) = Some(Arc::new(Semaphore::new(0)));
+    }
+
+    /// Lets the paused calls (and every later one) through.
+    pub fn resume(&self) {
+        if let Some(gate) = lock(&self.gate).take() {
+            gate.close();
+        }
+    }
+
+    /// How many calls reached the gateway, whether they have answered or not.
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
     }
 
     /// The approved amount of `tid`, if it was approved.
@@ -129,8 +154,32 @@ impl FakeGateway {
             .count()
     }
 
-    /// Applies the test knobs in order: delay, injected failure, decline-all.
+    /// How many recurring charges were approved under `sid` (the first payment, which
+    /// issued it, not counted): a period charged twice shows here.
+    pub fn charges(&self, sid: &str) -> usize {
+        lock(&self.state)
+            .subscriptions
+            .get(sid)
+            .map_or(0, |s| s.charged)
+    }
+
+    /// Recurring charges approved under every sid.
+    pub fn total_charges(&self) -> usize {
+        lock(&self.state)
+            .subscriptions
+            .values()
+            .map(|s| s.charged)
+            .sum()
+    }
+
+    /// Applies the test knobs in order: pause, delay, injected failure, decline-all.
     async fn knobs(&self) -> Result<(), PaymentError> {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let gate = lock(&self.gate).clone();
+        if let Some(gate) = gate {
+            // No permit is ever added: this returns (with an error) once the gate closes.
+            let _closed = gate.acquire().await;
+        }
         let delay = *lock(&self.delay);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -172,6 +221,11 @@ impl FakeGateway {
 /// The maps stay consistent even if a holder panicked (every update is one statement).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The shape of the sids the fake issues: `S` and 32 hex digits.
+fn is_issued_sid(sid: &str) -> bool {
+    sid.len() == 33 && sid.starts_with('S') && sid[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 fn declined(msg: &str) -> PaymentError {
@@ -241,6 +295,7 @@ impl PaymentGateway for FakeGateway {
                 FakeSubscription {
                     user_id: user,
                     active: true,
+                    charged: 0,
                 },
             );
             sid
@@ -301,14 +356,27 @@ impl SubscriptionGateway for FakeGateway {
         self.knobs().await?;
         check_amounts(c.amount, c.quantity)?;
         {
-            let st = lock(&self.state);
-            match st.subscriptions.get(&c.sid) {
+            let mut st = lock(&self.state);
+            // Kakao keeps a sid across our restarts; this in-process fake cannot, so a
+            // well-formed sid it has not seen (issued before a restart, or by
+            // `surge billing generate`) counts as an active subscription of its user.
+            if !st.subscriptions.contains_key(&c.sid) && is_issued_sid(&c.sid) {
+                st.subscriptions.insert(
+                    c.sid.clone(),
+                    FakeSubscription {
+                        user_id: c.user_id.clone(),
+                        active: true,
+                        charged: 0,
+                    },
+                );
+            }
+            match st.subscriptions.get_mut(&c.sid) {
                 None => return Err(declined("unknown sid")),
                 Some(s) if !s.active => return Err(declined("the subscription is inactive")),
                 Some(s) if s.user_id != c.user_id => {
                     return Err(declined("partner_user_id does not match the subscription"))
                 }
-                Some(_) => {}
+                Some(s) => s.charged += 1,
             }
         }
         let tid = self.new_payment(&c.order_id, &c.user_id, c.amount, true);

@@ -1,0 +1,189 @@
+//! What a search answers: postings with their highlights (the matched words marked,
+//! the rest HTML-escaped) and the facet counts over every match.
+
+use serde::Serialize;
+use surge_kernel::page::{encode_cursor, invalid_cursor, PageQuery};
+use surge_kernel::ApiError;
+use tantivy::snippet::SnippetGenerator;
+use tantivy::Searcher;
+use uuid::Uuid;
+
+use crate::postings::{PostingListing, PostingView};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// Counts over every match (after the filters), most frequent first.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Facets {
+    pub category: Vec<FacetCount>,
+    pub skills: Vec<FacetCount>,
+    pub location: Vec<FacetCount>,
+}
+
+/// The matched words marked with `<b>…</b>`, the rest HTML-escaped.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Highlights {
+    pub title: String,
+    /// The best fragment of the description (up to 150 characters).
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PostingHit {
+    #[serde(flatten)]
+    pub posting: PostingView,
+    /// With `q` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highlights: Option<Highlights>,
+}
+
+/// A page of postings with the facets and total of every posting that passes the
+/// filters (and matches `q`, if given).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PostingResults {
+    pub items: Vec<PostingHit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `text` with the matched words in `<b>…</b>`: all of it when it is short, else its
+/// best fragment; without a match, its start, escaped.
+pub(super) fn marked(g: &SnippetGenerator, text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return marked_whole(g, text);
+    }
+    let s = g.snippet(text);
+    if s.is_empty() {
+        escape(&text.chars().take(max_chars).collect::<String>())
+    } else {
+        s.to_html()
+    }
+}
+
+/// All of `text` (a title), with the matched words in `<b>…</b>`, the rest escaped.
+pub(super) fn marked_whole(g: &SnippetGenerator, text: &str) -> String {
+    let s = g.snippet(text);
+    let shift = s.fragment_range().start;
+    let mut ranges: Vec<std::ops::Range<usize>> = s
+        .highlighted()
+        .iter()
+        .map(|r| r.start + shift..r.end + shift)
+        .collect();
+    ranges.sort_by_key(|r| r.start);
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut at = 0;
+    for r in ranges {
+        if r.end <= at || r.end > text.len() {
+            continue;
+        }
+        let start = r.start.max(at);
+        if start > at {
+            // The previous mark ended before this one: close it, add the gap.
+            out.push_str(&escape(&text[at..start]));
+        } else if at > 0 && out.ends_with("</b>") {
+            // Overlapping or touching: extend the open mark.
+            out.truncate(out.len() - "</b>".len());
+            out.push_str(&escape(&text[start..r.end]));
+            out.push_str("</b>");
+            at = r.end;
+            continue;
+        }
+        out.push_str("<b>");
+        out.push_str(&escape(&text[start..r.end]));
+        out.push_str("</b>");
+        at = r.end;
+    }
+    out.push_str(&escape(&text[at..]));
+    out
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What one pass over the index found: the page's postings (ids) and, over every
+/// match, their number and facets.
+pub(super) struct Found<Page = Uuid> {
+    pub ids: Vec<Page>,
+    pub total: u64,
+    pub facets: Facets,
+    /// No posting had every word; these have any of them.
+    pub any_word: bool,
+}
+
+/// The cache key of an answer: the index generation, the minute (whether a deadline
+/// passed; the page itself is checked at the exact time), the filters with the words
+/// and order, the page.
+pub(super) fn answer_key(
+    searcher: &Searcher,
+    f: &PostingListing,
+    now: i64,
+    offset: usize,
+    limit: usize,
+) -> String {
+    format!(
+        "{}|{}|{f:?}|{offset}|{limit}",
+        searcher.generation().generation_id(),
+        now / 60_000
+    )
+}
+
+impl Found {
+    pub(super) fn answer(
+        &self,
+        items: Vec<PostingHit>,
+        offset: usize,
+        limit: usize,
+    ) -> PostingResults {
+        let next_cursor = (offset + limit < self.total as usize)
+            .then(|| encode_cursor(&format!("o:{}", offset + limit)));
+        PostingResults {
+            items,
+            facets: Some(self.facets.clone()),
+            total: Some(self.total),
+            next_cursor,
+        }
+    }
+}
+
+/// A page's size and where it starts (`o:<offset>` cursors: a page of the same query is
+/// the next `limit` of the same ranking).
+pub(super) fn page_of(page: &PageQuery) -> Result<(usize, usize), ApiError> {
+    let offset = match page.cursor()? {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("o:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(invalid_cursor)?,
+    };
+    Ok((page.limit()? as usize, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped() {
+        assert_eq!(escape("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+    }
+}
