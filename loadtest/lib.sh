@@ -32,3 +32,13 @@ need_loopback_server() {
   curl -fsS -m 3 -o /dev/null "$1/healthz" \
     || { echo "Surge is not answering at $1/healthz; start it first" >&2; exit 1; }
 }
+
+# The server's own figures over one run (loadtest/figures.py): call figures_before
+# before k6 starts and figures_after once it is done; figures.txt lands in OUT.
+figures_before() { python3 "$HERE/figures.py" snapshot "$1" "$2/before.json"; }
+figures_after() {
+  python3 "$HERE/figures.py" snapshot "$1" "$2/after.json" \
+    && python3 "$HERE/figures.py" report "$2/before.json" "$2/after.json" > "$2/figures.txt" \
+    || echo "figures.py could not read $1/metrics; no figures.txt" >&2
+  rm -f "$2/before.json" "$2/after.json"
+}
