@@ -51,7 +51,7 @@ echo "== careers-search ($MODEL): $([ "$MODEL" = open ] && echo "$RATE searches/
 echo "   k6: $K6 ($("$K6" version | head -n1))"
 echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
 
-python3 "$HERE/figures.py" snapshot "$BASE_URL" "$OUT/before.json"
+figures_before "$BASE_URL" "$OUT"
 set +e
 "$K6" run --no-usage-report --address "" \
   -e BASE_URL="$BASE_URL" -e MODEL="$MODEL" -e RATE="$RATE" -e DURATION="$DURATION" \
@@ -59,9 +59,7 @@ set +e
   --summary-export "$OUT/summary.json" "$HERE/careers-search.js" > "$OUT/k6.log" 2>&1
 K6_RC=$?
 set -e
-python3 "$HERE/figures.py" snapshot "$BASE_URL" "$OUT/after.json" \
-  && python3 "$HERE/figures.py" report "$OUT/before.json" "$OUT/after.json" > "$OUT/figures.txt" || true
-rm -f "$OUT/before.json" "$OUT/after.json"
+figures_after "$BASE_URL" "$OUT"
 tail -n 40 "$OUT/k6.log"
 [ -s "$OUT/summary.json" ] || { echo "k6 exited with $K6_RC and wrote no summary (see $OUT/k6.log)" >&2; exit 1; }
 

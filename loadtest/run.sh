@@ -72,7 +72,7 @@ echo "== $SCENARIO: $VUS VUs, $DURATION, stock $STOCK, $BASE_URL"
 echo "   k6: $K6 ($("$K6" version | head -n1))"
 echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
 
-python3 "$HERE/figures.py" snapshot "$BASE_URL" "$OUT/before.json"
+figures_before "$BASE_URL" "$OUT"
 set +e
 "$K6" run --no-usage-report --address "" \
   -e BASE_URL="$BASE_URL" -e VUS="$VUS" -e DURATION="$DURATION" -e STOCK="$STOCK" \
@@ -82,9 +82,8 @@ set +e
 K6_RC=${PIPESTATUS[0]}
 set -e
 
-python3 "$HERE/figures.py" snapshot "$BASE_URL" "$OUT/after.json" \
-  && python3 "$HERE/figures.py" report "$OUT/before.json" "$OUT/after.json" | tee "$OUT/figures.txt"
-rm -f "$OUT/before.json" "$OUT/after.json"
+figures_after "$BASE_URL" "$OUT"
+cat "$OUT/figures.txt" 2>/dev/null || true
 
 if [ ! -s "$OUT/summary.json" ]; then
   echo "k6 exited with $K6_RC and wrote no summary (setup failed? see $OUT/k6.log)" >&2
