@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 use surge_kernel::clock::Clock;
+use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::Foundation;
 use surge_kernel::ports::{Cache, NewNotification, Nicknames, Notifier, UserDirectory};
 use surge_kernel::ApiError;
@@ -18,6 +19,7 @@ pub(crate) struct Deps {
     pub cache: Arc<dyn Cache>,
     pub users: Arc<dyn UserDirectory>,
     pub notifier: Arc<dyn Notifier>,
+    pub outbox: OutboxSignal,
 }
 
 impl Deps {
@@ -33,6 +35,7 @@ impl Deps {
             cache: f.cache.clone(),
             users,
             notifier,
+            outbox: f.outbox.clone(),
         })
     }
 

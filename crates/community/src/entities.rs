@@ -143,6 +143,8 @@ pub mod mission_history {
         pub decided_at: Option<i64>,
         pub decided_by: Option<Uuid>,
         pub reject_reason: Option<String>,
+        /// Why the automatic verifier left the proof to the admins.
+        pub verifier_note: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
     }

@@ -16,6 +16,7 @@ pub mod nearby;
 pub mod points;
 pub mod posts;
 pub mod proofs;
+pub mod verification;
 pub mod views;
 pub mod votes;
 
@@ -24,8 +25,10 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use surge_kernel::idempotency::Idempotency;
+use surge_kernel::module::Subscription;
 use surge_kernel::module::{Foundation, Module};
 use surge_kernel::ports::{Notifier, ObjectStore, UserDirectory};
+use surge_kernel::verifier::MissionVerifier;
 use utoipa::OpenApi;
 
 /// The request bodies, for callers outside HTTP (demo data): each converts with
@@ -81,6 +84,9 @@ pub struct Ports {
     pub notifier: Arc<dyn Notifier>,
     /// Where uploaded images are kept.
     pub objects: Arc<dyn ObjectStore>,
+    /// Checks mission proofs before the admins do (`[community.verifier]`); without
+    /// one, every proof waits for an admin.
+    pub verifier: Option<Arc<dyn MissionVerifier>>,
 }
 
 pub fn module(
@@ -105,8 +111,12 @@ pub fn module(
         views: Arc::new(views::Views::new(deps.clone())),
         comments: Arc::new(comments::Comments::new(deps.clone())),
         missions: Arc::new(missions::Missions::new(deps.clone())),
-        proofs: Arc::new(proofs::Proofs::new(deps.clone(), images.clone())),
-        points: Arc::new(points::Points::new(deps)),
+        proofs: Arc::new(proofs::Proofs::new(
+            deps.clone(),
+            images.clone(),
+            ports.verifier.is_some(),
+        )),
+        points: Arc::new(points::Points::new(deps.clone())),
         images,
         trusted_proxy_hops: cfg.trusted_proxy_hops,
     });
@@ -121,7 +131,22 @@ pub fn module(
         ),
         openapi: http::CommunityApi::openapi(),
         workers: vec![c.views.clone().run(cfg.flush_views_every).boxed()],
-        subscriptions: vec![],
+        subscriptions: ports
+            .verifier
+            .map(|verifier| {
+                Subscription::new(
+                    verification::VERIFIER_CONSUMER,
+                    &[proofs::PROOF_SUBMITTED],
+                    verification::Verification {
+                        deps,
+                        proofs: c.proofs.clone(),
+                        images: c.images.clone(),
+                        verifier,
+                    },
+                )
+            })
+            .into_iter()
+            .collect(),
     };
     Ok((module, c))
 }

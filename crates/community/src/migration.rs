@@ -10,6 +10,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(CreateCommunityTables),
         Box::new(CreateMissionTables),
+        Box::new(AddVerifierNote),
     ]
 }
 
@@ -299,5 +300,28 @@ impl MigrationTrait for CreateMissionTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// What the automatic verifier said of a proof it left to the admins (uncertain, or
+/// unreachable), so the reviewer sees why it came to them.
+struct AddVerifierNote;
+
+impl MigrationName for AddVerifierNote {
+    fn name(&self) -> &str {
+        "m20261207_000100_community_verifier_note"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddVerifierNote {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("community_mission_histories"))
+                .add_column(ColumnDef::new(a("verifier_note")).string_len(1000).null())
+                .to_owned(),
+        )
+        .await
     }
 }

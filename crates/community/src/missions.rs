@@ -66,6 +66,17 @@ pub struct MissionHistoryView {
     pub submitted_at: Option<String>,
     pub decided_at: Option<String>,
     pub reject_reason: Option<String>,
+    /// `ADMIN` or `VERIFIER` (the automatic check), once decided.
+    pub decided_by: Option<DecidedBy>,
+    /// Why the automatic verifier left this proof to the admins (uncertain, unreachable).
+    pub verifier_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecidedBy {
+    Admin,
+    Verifier,
 }
 
 pub(crate) fn history_view(h: history::Model, m: Option<&mission::Model>) -> MissionHistoryView {
@@ -83,6 +94,11 @@ pub(crate) fn history_view(h: history::Model, m: Option<&mission::Model>) -> Mis
         submitted_at: h.submitted_at.map(rfc3339),
         decided_at: h.decided_at.map(rfc3339),
         reject_reason: h.reject_reason,
+        decided_by: h.decided_at.map(|_| match h.decided_by {
+            Some(_) => DecidedBy::Admin,
+            None => DecidedBy::Verifier,
+        }),
+        verifier_note: h.verifier_note,
     }
 }
 

@@ -3,6 +3,8 @@
 //! approves or rejects it. Approval is one transaction: the conditional state move
 //! (`WHERE status = 'PENDING_REVIEW'`), the point entry (unique per mission) and the
 //! counters, so two admins approving at once, or the same admin twice, award once.
+//! With an automatic verifier configured, a submitted proof also writes
+//! `community.proof_submitted` in the same transaction (`verification.rs` consumes it).
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use sea_orm::{
 };
 use surge_kernel::auth::AuthUser;
 use surge_kernel::clock::kst;
+use surge_kernel::events::{enqueue, EventEnvelope};
 use surge_kernel::page::{invalid_cursor, Page, PageQuery};
 use surge_kernel::ports::NewNotification;
 use surge_kernel::sql::{insert_if_absent, with_retries};
@@ -28,6 +31,18 @@ use crate::missions::{history_view, missions_of, MissionHistoryView};
 pub struct Proofs {
     deps: Arc<Deps>,
     images: Arc<Images>,
+    /// An automatic verifier takes submitted proofs first (`community.proof_submitted`).
+    verifying: bool,
+}
+
+/// A proof was submitted for checking: `{history_id, image_id}`.
+pub const PROOF_SUBMITTED: &str = "community.proof_submitted";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProofSubmitted {
+    pub history_id: Uuid,
+    /// The photo checked: a later resubmission is another event.
+    pub image_id: Uuid,
 }
 
 /// A reviewer's decision.
@@ -38,8 +53,12 @@ pub enum Verdict {
 }
 
 impl Proofs {
-    pub(crate) fn new(deps: Arc<Deps>, images: Arc<Images>) -> Self {
-        Proofs { deps, images }
+    pub(crate) fn new(deps: Arc<Deps>, images: Arc<Images>, verifying: bool) -> Self {
+        Proofs {
+            deps,
+            images,
+            verifying,
+        }
     }
 
     /// Takes a photo as proof of one of the caller's missions of today.
@@ -62,6 +81,7 @@ impl Proofs {
         }
         let image = self.images.upload(who, photo).await?;
         let now = self.deps.clock.now_ms();
+        let txn = self.deps.db.begin().await?;
         let moved = history::Entity::update_many()
             .col_expr(
                 history::Column::Status,
@@ -78,12 +98,28 @@ impl Proofs {
                 history::Column::RejectReason,
                 Expr::value(Option::<String>::None),
             )
+            .col_expr(
+                history::Column::VerifierNote,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(history::Column::UpdatedAt, Expr::value(now))
             .filter(history::Column::Id.eq(id))
             .filter(history::Column::UserId.eq(who.id))
             .filter(history::Column::Status.is_in([MissionState::Assigned, MissionState::Rejected]))
-            .exec(&self.deps.db)
+            .exec(&txn)
             .await?;
+        if moved.rows_affected == 1 && self.verifying {
+            let payload = serde_json::to_value(ProofSubmitted {
+                history_id: id,
+                image_id: image.id,
+            })
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+            enqueue(&txn, &EventEnvelope::new(PROOF_SUBMITTED, id, payload, now)).await?;
+        }
+        txn.commit().await?;
+        if self.verifying {
+            self.deps.outbox.wake();
+        }
         let h = self.own(who, id).await?;
         if moved.rows_affected != 1 {
             return Err(not_expected(h.status));
@@ -144,6 +180,41 @@ impl Proofs {
         id: Uuid,
         verdict: Verdict,
     ) -> Result<MissionHistoryView, ApiError> {
+        self.decide_on(reviewer, id, None, verdict).await
+    }
+
+    /// [`Proofs::decide`] by the automatic verifier (no reviewer), only while the proof
+    /// under review is still the photo `image` it looked at.
+    pub(crate) async fn decide_checked(
+        &self,
+        id: Uuid,
+        image: Uuid,
+        verdict: Verdict,
+    ) -> Result<MissionHistoryView, ApiError> {
+        self.decide_on(None, id, Some(image), verdict).await
+    }
+
+    /// Leaves a proof to the admins with the verifier's note, if it is still the photo
+    /// `image` waiting for review.
+    pub(crate) async fn note(&self, id: Uuid, image: Uuid, note: &str) -> Result<(), ApiError> {
+        let note: String = note.chars().take(1_000).collect();
+        history::Entity::update_many()
+            .col_expr(history::Column::VerifierNote, Expr::value(Some(note)))
+            .filter(history::Column::Id.eq(id))
+            .filter(history::Column::ProofImageId.eq(image))
+            .filter(history::Column::Status.eq(MissionState::PendingReview))
+            .exec(&self.deps.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn decide_on(
+        &self,
+        reviewer: Option<Uuid>,
+        id: Uuid,
+        image: Option<Uuid>,
+        verdict: Verdict,
+    ) -> Result<MissionHistoryView, ApiError> {
         let next = match verdict {
             Verdict::Approve => MissionState::Approved,
             Verdict::Reject { .. } => MissionState::Rejected,
@@ -154,7 +225,9 @@ impl Proofs {
             Verdict::Approve => None,
         };
         // MySQL may deadlock concurrent awards on the counters' index: run again.
-        let h = match with_retries(|| self.try_decide(reviewer, id, next, reason.clone())).await? {
+        let h = match with_retries(|| self.try_decide(reviewer, id, image, next, reason.clone()))
+            .await?
+        {
             Decided::Moved(h) => h,
             Decided::Missing => return Err(ApiError::not_found("no such mission history")),
             Decided::Unmoved(h) if h.status == next && next == MissionState::Approved => {
@@ -194,21 +267,24 @@ impl Proofs {
         &self,
         reviewer: Option<Uuid>,
         id: Uuid,
+        image: Option<Uuid>,
         next: MissionState,
         reason: Option<String>,
     ) -> Result<Decided, DbErr> {
         let txn = self.deps.db.begin().await?;
         let now = self.deps.clock.now_ms();
-        let moved = history::Entity::update_many()
+        let mut moved = history::Entity::update_many()
             .col_expr(history::Column::Status, Expr::value(next))
             .col_expr(history::Column::DecidedAt, Expr::value(Some(now)))
             .col_expr(history::Column::DecidedBy, Expr::value(reviewer))
             .col_expr(history::Column::RejectReason, Expr::value(reason))
             .col_expr(history::Column::UpdatedAt, Expr::value(now))
             .filter(history::Column::Id.eq(id))
-            .filter(history::Column::Status.eq(MissionState::PendingReview))
-            .exec(&txn)
-            .await?;
+            .filter(history::Column::Status.eq(MissionState::PendingReview));
+        if let Some(image) = image {
+            moved = moved.filter(history::Column::ProofImageId.eq(image));
+        }
+        let moved = moved.exec(&txn).await?;
         let Some(h) = history::Entity::find_by_id(id).one(&txn).await? else {
             txn.rollback().await?;
             return Ok(Decided::Missing);

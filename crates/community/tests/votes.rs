@@ -113,6 +113,7 @@ matrix! {
                 users: Arc::new(NoDirectory),
                 notifier: app.notifier.clone(),
                 objects: Arc::new(surge_infra::objects::Objects::local(&std::env::temp_dir().join(format!("surge-objects-{}", Uuid::new_v4()))).unwrap()),
+                verifier: None,
             },
         ).unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);

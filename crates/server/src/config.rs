@@ -154,6 +154,45 @@ pub struct Config {
     pub billing_schedule_every_secs: u64,
     /// `[careers.sources.<name>]`: job sources to ingest (none: none run).
     pub careers: CareersSettings,
+    /// `[community.verifier]`: an automatic check of mission proofs (off when absent).
+    pub community: CommunitySettings,
+}
+
+/// The `[community]` table. Env form: `SURGE_COMMUNITY__VERIFIER__BASE_URL=…`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CommunitySettings {
+    pub verifier: Option<VerifierSettings>,
+}
+
+/// An OpenAI-compatible vision model that looks at mission proofs before the admins:
+/// approve and reject decide the proof; uncertain, or no answer, leaves it to them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct VerifierSettings {
+    /// e.g. `https://api.openai.com/v1` (`/chat/completions` is appended).
+    pub base_url: String,
+    pub model: String,
+    pub api_key: SecretString,
+    #[serde(default = "VerifierSettings::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts in all, on network errors, 429 and 5xx.
+    #[serde(default = "VerifierSettings::default_attempts")]
+    pub attempts: u32,
+    /// The first back-off; doubled each retry.
+    #[serde(default = "VerifierSettings::default_retry_first_delay_ms")]
+    pub retry_first_delay_ms: u64,
+}
+
+impl VerifierSettings {
+    fn default_timeout_ms() -> u64 {
+        30_000
+    }
+    fn default_attempts() -> u32 {
+        3
+    }
+    fn default_retry_first_delay_ms() -> u64 {
+        500
+    }
 }
 
 /// The `[chat]` table. Env form: `SURGE_CHAT__WEATHER_ALERTS__SERVICE_KEY=…`.
@@ -288,6 +327,7 @@ impl Default for Config {
             billing_keep_usage_days: 7,
             billing_schedule_every_secs: 30,
             careers: CareersSettings::default(),
+            community: CommunitySettings::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod careers_sources;
+mod community_ports;
 pub mod config;
 pub mod contract;
 pub mod demo;
@@ -24,7 +25,6 @@ use surge_infra::chat::SlackWebhook;
 use surge_infra::delivery::{Deliveries, RetryPolicy};
 use surge_infra::jobs::FakeJobBoard;
 use surge_infra::mail::{RecordingMailer, SmtpMailer};
-use surge_infra::objects::Objects;
 use surge_infra::payment::{FakeGateway, KakaoPay};
 use surge_infra::redis_conn::RedisConnection;
 use surge_infra::waiting_room::{MemoryWaitingRoom, RedisWaitingRoom};
@@ -418,11 +418,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
             image_max_bytes: cfg.community_image_max_bytes,
             image_max_edge: cfg.community_image_max_edge,
         },
-        surge_community::Ports {
-            users: identity.users.clone(),
-            notifier: notifications.notifier.clone(),
-            objects: Arc::new(Objects::local(&cfg.data_dir.join("objects"))?),
-        },
+        community_ports::ports(cfg, identity.users.clone(), notifications.notifier.clone())?,
     )?;
 
     let (billing_module, billing) = surge_billing::module(

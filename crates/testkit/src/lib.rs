@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use surge_kernel::clock::{Clock, SystemClock};
 use surge_server::App;
-pub use surge_server::Config;
+pub use surge_server::{config, Config};
 
 pub use backends::{
     backends_required, configured_or_skip, eventually_timeout, nats_url, redis_url, Backend,

@@ -23,9 +23,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 use surge_kernel::page::PageQuery;
 use surge_kernel::{ApiError, Millis};
 use tantivy::collector::{Count, TopDocs};
+use tantivy::columnar::Column;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STRING,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TextAnalyzer;
@@ -38,7 +39,7 @@ use uuid::Uuid;
 
 use facets::FacetCounter;
 use filters::Filters;
-use results::{answer_key, marked, marked_whole, page_of, Found};
+use results::{answer_key, marked, marked_whole, page_of, Found, Snippets};
 pub use results::{FacetCount, Facets, Highlights, PostingHit, PostingResults};
 
 use crate::deps::Deps;
@@ -48,7 +49,7 @@ use crate::postings::{passes, to_view, PostingListing};
 
 /// Bump when the schema or the analyzer changes: every instance then rebuilds its index
 /// from the database at start.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const VERSION_FILE: &str = "surge-schema-version";
 /// Postings re-read at start past the last change the index saw (clock skew, events
 /// published while this instance was down).
@@ -64,8 +65,16 @@ const WEIGHTS: [(&str, f32); 6] = [
     ("description", 1.0),
 ];
 
+/// The posting id's two halves (u64 columns): a page's ids are read from the columns,
+/// not from stored documents.
+const ID_HI: &str = "id_hi";
+const ID_LO: &str = "id_lo";
+
 struct Fields {
+    /// The id as a term (to replace or delete a posting's document).
     id: Field,
+    id_hi: Field,
+    id_lo: Field,
     text: Vec<(Field, f32)>,
     title: Field,
     description: Field,
@@ -75,7 +84,9 @@ struct Fields {
 impl Fields {
     fn schema() -> (Schema, Fields) {
         let mut b = Schema::builder();
-        let id = b.add_text_field("id", STRING | STORED);
+        let id = b.add_text_field("id", STRING);
+        let id_hi = b.add_u64_field(ID_HI, FAST);
+        let id_lo = b.add_u64_field(ID_LO, FAST);
         let opts = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(analyzer::NAME)
@@ -92,6 +103,8 @@ impl Fields {
             b.build(),
             Fields {
                 id,
+                id_hi,
+                id_lo,
                 text,
                 title,
                 description,
@@ -319,6 +332,9 @@ impl Search {
         ];
         let mut doc = TantivyDocument::default();
         doc.add_text(self.fields.id, p.id.to_string());
+        let (hi, lo) = p.id.as_u64_pair();
+        doc.add_u64(self.fields.id_hi, hi);
+        doc.add_u64(self.fields.id_lo, lo);
         let f = &self.fields.filters;
         doc.add_text(f.category, &p.category);
         doc.add_text(f.location, &p.location);
@@ -387,53 +403,47 @@ impl Search {
     ) -> Result<PostingResults, ApiError> {
         let (limit, offset) = page_of(page)?;
         self.ready().await?;
-        let (Some(every), Some(any)) = (self.query(q, Occur::Must), self.query(q, Occur::Should))
-        else {
-            return Ok(PostingResults {
-                items: Vec::new(),
-                facets: Some(Facets::default()),
-                total: Some(0),
-                next_cursor: None,
-            });
-        };
         let searcher = self.reader.searcher();
         let now = self.deps.clock.now_ms();
         let key = answer_key(&searcher, f, now, offset, limit);
         let found = match self.answers.get(&key).await {
             Some(found) => found,
             None => {
+                let (Some(every), Some(any)) =
+                    (self.query(q, Occur::Must), self.query(q, Occur::Should))
+                else {
+                    return Ok(PostingResults {
+                        items: Vec::new(),
+                        facets: Some(Facets::default()),
+                        total: Some(0),
+                        next_cursor: None,
+                    });
+                };
                 let mut found =
                     self.find(&searcher, Box::new(every.clone()), f, now, offset, limit)?;
+                let mut words = every;
                 if found.total == 0 {
                     found = self.find(&searcher, Box::new(any.clone()), f, now, offset, limit)?;
-                    found.any_word = true;
+                    words = any;
                 }
+                found.snippets = Some(Snippets::new(&searcher, &words, &self.fields)?);
                 let found = Arc::new(found);
                 self.answers.insert(key, found.clone()).await;
                 found
             }
         };
-        let words: Box<dyn Query> = if found.any_word {
-            Box::new(any)
-        } else {
-            Box::new(every)
-        };
         let rows = self.page_rows(&found.ids, f, now).await?;
-        let mut title =
-            SnippetGenerator::create(&searcher, &*words, self.fields.title).map_err(internal)?;
-        title.set_max_num_chars(1_000);
-        let description = SnippetGenerator::create(&searcher, &*words, self.fields.description)
-            .map_err(internal)?;
+        let snippets = found.snippets.as_ref();
         let items = rows
             .into_iter()
             .map(|r| {
-                let highlights = Highlights {
-                    title: marked_whole(&title, &r.title),
-                    description: marked(&description, &r.description, 150),
-                };
+                let highlights = snippets.map(|s| Highlights {
+                    title: marked_whole(&s.title, &r.title),
+                    description: marked(&s.description, &r.description, 150),
+                });
                 Ok(PostingHit {
                     posting: to_view(r)?,
-                    highlights: Some(highlights),
+                    highlights,
                 })
             })
             .collect::<Result<_, ApiError>>()?;
@@ -493,13 +503,7 @@ impl Search {
     ) -> Result<Found, ApiError> {
         let query = self.fields.filters.apply(words, f, now);
         let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
-        let run = |page: Vec<DocAddress>, total: usize, counts| Found {
-            ids: page,
-            total: total as u64,
-            facets: facets::sorted(counts),
-            any_word: false,
-        };
-        let found: Found<DocAddress> = match f.sort {
+        let (page, total, counts): (Vec<DocAddress>, usize, _) = match f.sort {
             PostingSort::Relevance => {
                 // Equal scores: the newer posting first.
                 let by_score = top.tweak_score(|segment: &SegmentReader| {
@@ -509,7 +513,7 @@ impl Search {
                 let (hits, total, counts) = searcher
                     .search(&query, &(by_score, Count, FacetCounter))
                     .map_err(internal)?;
-                run(hits.into_iter().map(|h| h.1).collect(), total, counts)
+                (hits.into_iter().map(|h| h.1).collect(), total, counts)
             }
             PostingSort::Recent | PostingSort::Deadline => {
                 let (field, order) = if f.sort == PostingSort::Recent {
@@ -521,25 +525,14 @@ impl Search {
                 let (hits, total, counts) = searcher
                     .search(&query, &(ordered, Count, FacetCounter))
                     .map_err(internal)?;
-                run(hits.into_iter().map(|h| h.1).collect(), total, counts)
+                (hits.into_iter().map(|h| h.1).collect(), total, counts)
             }
         };
-        let mut ids: Vec<Uuid> = Vec::with_capacity(found.ids.len());
-        for addr in &found.ids {
-            let doc: TantivyDocument = searcher.doc(*addr).map_err(internal)?;
-            if let Some(id) = doc
-                .get_first(self.fields.id)
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse().ok())
-            {
-                ids.push(id);
-            }
-        }
         Ok(Found {
-            ids,
-            total: found.total,
-            facets: found.facets,
-            any_word: found.any_word,
+            ids: ids_of(searcher, &page)?,
+            total: total as u64,
+            facets: facets::sorted(counts),
+            snippets: None,
         })
     }
 
@@ -562,4 +555,39 @@ impl Search {
         rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
         Ok(rows)
     }
+}
+
+impl Snippets {
+    /// Marks the words of `words` in titles (whole) and descriptions (best fragment).
+    fn new(searcher: &Searcher, words: &dyn Query, fields: &Fields) -> Result<Self, ApiError> {
+        let mut title =
+            SnippetGenerator::create(searcher, words, fields.title).map_err(internal)?;
+        title.set_max_num_chars(1_000);
+        let description =
+            SnippetGenerator::create(searcher, words, fields.description).map_err(internal)?;
+        Ok(Snippets { title, description })
+    }
+}
+
+/// The posting ids of `docs`, in their order, from the id columns.
+fn ids_of(searcher: &Searcher, docs: &[DocAddress]) -> Result<Vec<Uuid>, ApiError> {
+    let mut columns: Vec<Option<(Column<u64>, Column<u64>)>> =
+        vec![None; searcher.segment_readers().len()];
+    let mut ids = Vec::with_capacity(docs.len());
+    for addr in docs {
+        let slot = &mut columns[addr.segment_ord as usize];
+        if slot.is_none() {
+            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+            *slot = Some((
+                ff.u64(ID_HI).map_err(internal)?,
+                ff.u64(ID_LO).map_err(internal)?,
+            ));
+        }
+        if let Some((hi, lo)) = slot {
+            if let (Some(hi), Some(lo)) = (hi.first(addr.doc_id), lo.first(addr.doc_id)) {
+                ids.push(Uuid::from_u64_pair(hi, lo));
+            }
+        }
+    }
+    Ok(ids)
 }

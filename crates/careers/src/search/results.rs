@@ -121,13 +121,19 @@ fn escape(s: &str) -> String {
 }
 
 /// What one pass over the index found: the page's postings (ids) and, over every
-/// match, their number and facets.
-pub(super) struct Found<Page = Uuid> {
-    pub ids: Vec<Page>,
+/// match, their number and facets; for words, what marks them in the page's text
+/// (kept with the answer: a repeated search builds no query).
+pub(super) struct Found {
+    pub ids: Vec<Uuid>,
     pub total: u64,
     pub facets: Facets,
-    /// No posting had every word; these have any of them.
-    pub any_word: bool,
+    pub snippets: Option<Snippets>,
+}
+
+/// Marks the matched words (of every word, or of any when no posting had all of them).
+pub(super) struct Snippets {
+    pub title: SnippetGenerator,
+    pub description: SnippetGenerator,
 }
 
 /// The cache key of an answer: the index generation, the minute (whether a deadline
