@@ -5,10 +5,10 @@
 //! (the command does). Posting `n` has a fixed id, so running it again adds only the
 //! postings not there yet.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use sea_orm::{EntityTrait, Set, TransactionTrait};
+use surge_kernel::sql::add_missing;
 use surge_kernel::ApiError;
 use uuid::Uuid;
 
@@ -44,39 +44,29 @@ impl Generator {
     #[tracing::instrument(skip(self, progress))]
     pub async fn generate(&self, count: u64, progress: impl Fn(u64)) -> Result<u64, ApiError> {
         let now = self.deps.clock.now_ms();
-        let mut added = 0;
-        let mut start = 0;
-        while start < count {
-            let end = (start + BATCH).min(count);
-            let ids: Vec<Uuid> = (start..end).map(generated_id).collect();
-            let existing: HashSet<Uuid> = posting::Entity::find()
-                .select_only()
-                .column(posting::Column::Id)
-                .filter(posting::Column::Id.is_in(ids.iter().copied()))
-                .into_tuple()
-                .all(&self.deps.db)
-                .await?
-                .into_iter()
-                .collect();
-            let mut rows = Vec::new();
-            let mut skills = Vec::new();
-            for n in start..end {
-                let id = generated_id(n);
-                if existing.contains(&id) {
-                    continue;
+        let db = &self.deps.db;
+        let added = add_missing::<posting::Entity, _, _>(
+            db,
+            posting::Column::Id,
+            count,
+            BATCH,
+            generated_id,
+            progress,
+            |todo| async move {
+                let mut rows = Vec::new();
+                let mut skills = Vec::new();
+                for n in todo {
+                    let id = generated_id(n);
+                    let p = samples::posting(n, now);
+                    for key in p.skills.keys() {
+                        skills.push(posting_skill::ActiveModel {
+                            posting_id: Set(id),
+                            skill: Set(key),
+                        });
+                    }
+                    rows.push(new_row(id, SOURCE, n.to_string(), p, now));
                 }
-                let p = samples::posting(n, now);
-                for key in p.skills.keys() {
-                    skills.push(posting_skill::ActiveModel {
-                        posting_id: Set(id),
-                        skill: Set(key),
-                    });
-                }
-                rows.push(new_row(id, SOURCE, n.to_string(), p, now));
-            }
-            if !rows.is_empty() {
-                added += rows.len() as u64;
-                let txn = self.deps.db.begin().await?;
+                let txn = db.begin().await?;
                 posting::Entity::insert_many(rows).exec(&txn).await?;
                 // 4 skills a posting at most: 2,000 rows x 2 columns.
                 if !skills.is_empty() {
@@ -84,11 +74,10 @@ impl Generator {
                         .exec(&txn)
                         .await?;
                 }
-                txn.commit().await?;
-            }
-            start = end;
-            progress(start);
-        }
+                txn.commit().await
+            },
+        )
+        .await?;
         Ok(added)
     }
 }

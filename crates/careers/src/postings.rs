@@ -279,7 +279,7 @@ impl Postings {
         }
         changed(&txn, id, now).await?;
         txn.commit().await?;
-        self.deps.outbox.wake();
+        self.deps.posting_changed(id).await;
         self.get(id).await
     }
 
@@ -298,7 +298,7 @@ impl Postings {
             .await?;
         changed(&txn, id, now).await?;
         txn.commit().await?;
-        self.deps.outbox.wake();
+        self.deps.posting_changed(id).await;
         Ok(())
     }
 }

@@ -13,30 +13,7 @@ use surge_testkit::reqwest::StatusCode;
 use surge_testkit::serde_json::{json, Value};
 use surge_testkit::{Backend, Session, TestApp};
 
-/// Each story as one test per backend (the stories configure feeds at fake servers
-/// started at run time, which `matrix!`'s `#[config]` cannot).
-macro_rules! on_every_backend {
-    ($($story:ident),* $(,)?) => {
-        $(
-            mod $story {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn embedded() {
-                    super::$story(surge_testkit::Backend::Embedded).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$story(surge_testkit::Backend::Postgres).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn mysql() {
-                    super::$story(surge_testkit::Backend::Mysql).await;
-                }
-            }
-        )*
-    };
-}
-
-on_every_backend!(
+surge_testkit::on_every_backend!(
     feeds_of_one_host_take_turns_with_the_gap,
     a_failing_feed_is_retried_with_backoff_then_read,
 );

@@ -19,30 +19,7 @@ use surge_testkit::reqwest::StatusCode;
 use surge_testkit::serde_json::{json, Value};
 use surge_testkit::{assert_problem, Backend, Config, Session, TestApp};
 
-/// Each story as one test per backend (the stories configure sources built at run time,
-/// which `matrix!`'s `#[config]` cannot).
-macro_rules! on_every_backend {
-    ($($story:ident),* $(,)?) => {
-        $(
-            mod $story {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn embedded() {
-                    super::$story(surge_testkit::Backend::Embedded).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$story(surge_testkit::Backend::Postgres).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn mysql() {
-                    super::$story(surge_testkit::Backend::Mysql).await;
-                }
-            }
-        )*
-    };
-}
-
-on_every_backend!(
+surge_testkit::on_every_backend!(
     the_offline_board_twice_then_changed_vanished_and_expired,
     each_public_api_twice_then_changed_and_vanished,
     an_outage_fails_the_run_and_closes_nothing,

@@ -1,7 +1,13 @@
 //! Small SQL helpers that must behave the same on SQLite, PostgreSQL and MySQL.
 
 use sea_orm::sea_query::{Alias, InsertStatement, OnConflict};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use std::collections::HashSet;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Statement,
+};
+use uuid::Uuid;
 
 /// Runs `insert` unless a row with the same unique key exists; `true` if it inserted.
 ///
@@ -57,4 +63,49 @@ where
             other => return other,
         }
     }
+}
+
+/// Bulk-loads generated rows `0..count` of `E` (benchmark data): for each batch of
+/// `batch` numbers, leaves out those whose id (`id_of`, a fixed id per number) is in
+/// the table already and hands the rest to `add`, which inserts them (in one
+/// transaction); `progress` hears the number done after each batch. Running it again
+/// adds only what is missing. Returns how many it added.
+pub async fn add_missing<E, F, Fut>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    count: u64,
+    batch: u64,
+    id_of: impl Fn(u64) -> Uuid,
+    progress: impl Fn(u64),
+    mut add: F,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    F: FnMut(Vec<u64>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), DbErr>>,
+{
+    let mut added = 0;
+    let mut start = 0;
+    while start < count {
+        let end = (start + batch.max(1)).min(count);
+        let existing: HashSet<Uuid> = E::find()
+            .select_only()
+            .column(id)
+            .filter(id.is_in((start..end).map(&id_of)))
+            .into_tuple()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let todo: Vec<u64> = (start..end)
+            .filter(|n| !existing.contains(&id_of(*n)))
+            .collect();
+        if !todo.is_empty() {
+            added += todo.len() as u64;
+            add(todo).await?;
+        }
+        start = end;
+        progress(end);
+    }
+    Ok(added)
 }

@@ -86,6 +86,8 @@ pub(crate) struct Feed(pub Arc<Search>);
 impl EventHandler for Feed {
     async fn handle(&self, event: &EventEnvelope) -> anyhow::Result<()> {
         let e: PostingChanged = event.payload_as()?;
+        // Changed here or on another instance: the next page reads it again.
+        self.0.deps.rows.invalidate(&e.posting_id).await;
         let failed = |e: ApiError| anyhow::anyhow!("indexing posting {}: {e:?}", event.key);
         self.0.ready().await.map_err(failed)?;
         self.0.follow(e.posting_id).await.map_err(failed)?;

@@ -23,12 +23,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 use surge_kernel::page::PageQuery;
 use surge_kernel::{ApiError, Millis};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::columnar::Column;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STRING,
 };
-use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, SegmentReader,
@@ -39,7 +37,7 @@ use uuid::Uuid;
 
 use facets::FacetCounter;
 use filters::Filters;
-use results::{answer_key, marked, marked_whole, page_of, Found, Snippets};
+use results::{answer_key, ids_of, page_of, Found, Snippets};
 pub use results::{FacetCount, Facets, Highlights, PostingHit, PostingResults};
 
 use crate::deps::Deps;
@@ -67,8 +65,8 @@ const WEIGHTS: [(&str, f32); 6] = [
 
 /// The posting id's two halves (u64 columns): a page's ids are read from the columns,
 /// not from stored documents.
-const ID_HI: &str = "id_hi";
-const ID_LO: &str = "id_lo";
+pub(super) const ID_HI: &str = "id_hi";
+pub(super) const ID_LO: &str = "id_lo";
 
 struct Fields {
     /// The id as a term (to replace or delete a posting's document).
@@ -358,26 +356,37 @@ impl Search {
     }
 
     /// Every word of `q` (`Occur::Must`) or any of them (`Occur::Should`); a word matches
-    /// itself or one of its bigrams in any field (Latin words of 5+ letters with one typo).
-    fn query(&self, q: &str, each_word: Occur) -> Option<BooleanQuery> {
+    /// itself or one of its bigrams in any field. A Latin word of 5+ letters that is in
+    /// no field's dictionary (a typo: `kubernets`) matches words one edit away instead;
+    /// a known word does not (walking every dictionary for its neighbours was a fifth
+    /// of a search's time, and it is spelled right).
+    fn query(&self, searcher: &Searcher, q: &str, each_word: Occur) -> Option<BooleanQuery> {
         let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (latin, pieces) in analyzer::words(q) {
             let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (i, p) in pieces.iter().enumerate() {
                 // The whole word counts more than one of its bigrams.
                 let piece_weight = if i == 0 { 2.0 } else { 1.0 };
-                for (field, w) in &self.fields.text {
-                    let term = Term::from_field_text(*field, &p.text);
-                    let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                    any.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(exact), w * piece_weight)),
-                    ));
-                    if latin && p.text.chars().count() >= 5 {
-                        let fuzzy = FuzzyTermQuery::new(term, 1, true);
+                let terms: Vec<(Term, f32)> = self
+                    .fields
+                    .text
+                    .iter()
+                    .map(|(field, w)| (Term::from_field_text(*field, &p.text), *w))
+                    .collect();
+                let fuzzy = latin
+                    && p.text.chars().count() >= 5
+                    && !terms
+                        .iter()
+                        .any(|(t, _)| searcher.doc_freq(t).is_ok_and(|n| n > 0));
+                for (term, w) in terms {
+                    if fuzzy {
+                        let near = FuzzyTermQuery::new(term, 1, true);
+                        any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(near), w))));
+                    } else {
+                        let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
                         any.push((
                             Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(fuzzy), w * 0.5)),
+                            Box::new(BoostQuery::new(Box::new(exact), w * piece_weight)),
                         ));
                     }
                 }
@@ -385,6 +394,15 @@ impl Search {
             words.push((each_word, Box::new(BooleanQuery::new(any))));
         }
         (!words.is_empty()).then(|| BooleanQuery::new(words))
+    }
+
+    /// The kept answer of `key`, if any (counted: `surge_careers_search_answers_total`
+    /// by `cached`).
+    async fn answered(&self, key: &str) -> Option<Arc<Found>> {
+        let found = self.answers.get(key).await;
+        let cached = if found.is_some() { "true" } else { "false" };
+        metrics::counter!("surge_careers_search_answers_total", "cached" => cached).increment(1);
+        found
     }
 
     /// The number of postings in the index (as of its last commit).
@@ -406,12 +424,13 @@ impl Search {
         let searcher = self.reader.searcher();
         let now = self.deps.clock.now_ms();
         let key = answer_key(&searcher, f, now, offset, limit);
-        let found = match self.answers.get(&key).await {
+        let found = match self.answered(&key).await {
             Some(found) => found,
             None => {
-                let (Some(every), Some(any)) =
-                    (self.query(q, Occur::Must), self.query(q, Occur::Should))
-                else {
+                let (Some(every), Some(any)) = (
+                    self.query(&searcher, q, Occur::Must),
+                    self.query(&searcher, q, Occur::Should),
+                ) else {
                     return Ok(PostingResults {
                         items: Vec::new(),
                         facets: Some(Facets::default()),
@@ -426,21 +445,22 @@ impl Search {
                     found = self.find(&searcher, Box::new(any.clone()), f, now, offset, limit)?;
                     words = any;
                 }
-                found.snippets = Some(Snippets::new(&searcher, &words, &self.fields)?);
+                found.snippets = Some(Snippets::new(
+                    &searcher,
+                    &words,
+                    self.fields.title,
+                    self.fields.description,
+                )?);
                 let found = Arc::new(found);
                 self.answers.insert(key, found.clone()).await;
                 found
             }
         };
         let rows = self.page_rows(&found.ids, f, now).await?;
-        let snippets = found.snippets.as_ref();
         let items = rows
             .into_iter()
             .map(|r| {
-                let highlights = snippets.map(|s| Highlights {
-                    title: marked_whole(&s.title, &r.title),
-                    description: marked(&s.description, &r.description, 150),
-                });
+                let highlights = found.snippets.as_ref().map(|s| s.marks(&r));
                 Ok(PostingHit {
                     posting: to_view(r)?,
                     highlights,
@@ -467,7 +487,7 @@ impl Search {
             f.sort = PostingSort::Recent;
         }
         let key = answer_key(&searcher, &f, now, offset, limit);
-        let found = match self.answers.get(&key).await {
+        let found = match self.answered(&key).await {
             Some(found) => found,
             None => {
                 let found =
@@ -536,8 +556,9 @@ impl Search {
         })
     }
 
-    /// The page's postings from the database, in the page's order; one that no longer
-    /// passes the filters (closed since the index saw it) is left out.
+    /// The page's postings from the database (or as last read, see `Deps::rows`), in
+    /// the page's order; one that no longer passes the filters (closed since the index
+    /// saw it, or past its deadline now) is left out.
     async fn page_rows(
         &self,
         ids: &[Uuid],
@@ -547,47 +568,26 @@ impl Search {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut rows = posting::Entity::find()
-            .filter(posting::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.deps.read_db)
-            .await?;
+        let mut rows = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.deps.rows.get(id).await {
+                Some(r) => rows.push(r),
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() {
+            let read = posting::Entity::find()
+                .filter(posting::Column::Id.is_in(missing))
+                .all(&self.deps.read_db)
+                .await?;
+            for r in read {
+                self.deps.rows.insert(r.id, r.clone()).await;
+                rows.push(r);
+            }
+        }
         rows.retain(|r| passes(f, now, r));
         rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
         Ok(rows)
     }
-}
-
-impl Snippets {
-    /// Marks the words of `words` in titles (whole) and descriptions (best fragment).
-    fn new(searcher: &Searcher, words: &dyn Query, fields: &Fields) -> Result<Self, ApiError> {
-        let mut title =
-            SnippetGenerator::create(searcher, words, fields.title).map_err(internal)?;
-        title.set_max_num_chars(1_000);
-        let description =
-            SnippetGenerator::create(searcher, words, fields.description).map_err(internal)?;
-        Ok(Snippets { title, description })
-    }
-}
-
-/// The posting ids of `docs`, in their order, from the id columns.
-fn ids_of(searcher: &Searcher, docs: &[DocAddress]) -> Result<Vec<Uuid>, ApiError> {
-    let mut columns: Vec<Option<(Column<u64>, Column<u64>)>> =
-        vec![None; searcher.segment_readers().len()];
-    let mut ids = Vec::with_capacity(docs.len());
-    for addr in docs {
-        let slot = &mut columns[addr.segment_ord as usize];
-        if slot.is_none() {
-            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-            *slot = Some((
-                ff.u64(ID_HI).map_err(internal)?,
-                ff.u64(ID_LO).map_err(internal)?,
-            ));
-        }
-        if let Some((hi, lo)) = slot {
-            if let (Some(hi), Some(lo)) = (hi.first(addr.doc_id), lo.first(addr.doc_id)) {
-                ids.push(Uuid::from_u64_pair(hi, lo));
-            }
-        }
-    }
-    Ok(ids)
 }

@@ -4,10 +4,15 @@
 use serde::Serialize;
 use surge_kernel::page::{encode_cursor, invalid_cursor, PageQuery};
 use surge_kernel::ApiError;
+use tantivy::columnar::Column;
+use tantivy::query::Query;
+use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
-use tantivy::Searcher;
+use tantivy::{DocAddress, Searcher};
 use uuid::Uuid;
 
+use super::{internal, ID_HI, ID_LO};
+use crate::entities::posting;
 use crate::postings::{PostingListing, PostingView};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -134,6 +139,8 @@ pub(super) struct Found {
 pub(super) struct Snippets {
     pub title: SnippetGenerator,
     pub description: SnippetGenerator,
+    /// Highlights already made, by posting (with the `updated_at` they were made for).
+    pub marked: std::sync::Mutex<std::collections::HashMap<Uuid, (i64, Highlights)>>,
 }
 
 /// The cache key of an answer: the index generation, the minute (whether a deadline
@@ -182,6 +189,70 @@ pub(super) fn page_of(page: &PageQuery) -> Result<(usize, usize), ApiError> {
             .ok_or_else(invalid_cursor)?,
     };
     Ok((page.limit()? as usize, offset))
+}
+
+impl Snippets {
+    /// Marks the words of `words` in titles (whole) and descriptions (best fragment).
+    pub(super) fn new(
+        searcher: &Searcher,
+        words: &dyn Query,
+        title: Field,
+        description: Field,
+    ) -> Result<Self, ApiError> {
+        let mut title = SnippetGenerator::create(searcher, words, title).map_err(internal)?;
+        title.set_max_num_chars(1_000);
+        let description =
+            SnippetGenerator::create(searcher, words, description).map_err(internal)?;
+        Ok(Snippets {
+            title,
+            description,
+            marked: Default::default(),
+        })
+    }
+
+    /// The posting's highlights, kept for its version: the same answer shown again
+    /// marks nothing anew.
+    pub(super) fn marks(&self, r: &posting::Model) -> Highlights {
+        let kept = self.marked.lock().ok().and_then(|m| {
+            m.get(&r.id)
+                .filter(|(at, _)| *at == r.updated_at)
+                .map(|(_, h)| h.clone())
+        });
+        if let Some(h) = kept {
+            return h;
+        }
+        let h = Highlights {
+            title: marked_whole(&self.title, &r.title),
+            description: marked(&self.description, &r.description, 150),
+        };
+        if let Ok(mut m) = self.marked.lock() {
+            m.insert(r.id, (r.updated_at, h.clone()));
+        }
+        h
+    }
+}
+
+/// The posting ids of `docs`, in their order, from the id columns.
+pub(super) fn ids_of(searcher: &Searcher, docs: &[DocAddress]) -> Result<Vec<Uuid>, ApiError> {
+    let mut columns: Vec<Option<(Column<u64>, Column<u64>)>> =
+        vec![None; searcher.segment_readers().len()];
+    let mut ids = Vec::with_capacity(docs.len());
+    for addr in docs {
+        let slot = &mut columns[addr.segment_ord as usize];
+        if slot.is_none() {
+            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+            *slot = Some((
+                ff.u64(ID_HI).map_err(internal)?,
+                ff.u64(ID_LO).map_err(internal)?,
+            ));
+        }
+        if let Some((hi, lo)) = slot {
+            if let (Some(hi), Some(lo)) = (hi.first(addr.doc_id), lo.first(addr.doc_id)) {
+                ids.push(Uuid::from_u64_pair(hi, lo));
+            }
+        }
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]
