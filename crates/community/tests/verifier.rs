@@ -46,28 +46,7 @@ impl Respond for Vision {
     }
 }
 
-macro_rules! on_every_backend {
-    ($($story:ident),* $(,)?) => {
-        $(
-            mod $story {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn embedded() {
-                    super::$story(surge_testkit::Backend::Embedded).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$story(surge_testkit::Backend::Postgres).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn mysql() {
-                    super::$story(surge_testkit::Backend::Mysql).await;
-                }
-            }
-        )*
-    };
-}
-
-on_every_backend!(the_verifier_decides_or_leaves_proofs_to_the_admins);
+surge_testkit::on_every_backend!(the_verifier_decides_or_leaves_proofs_to_the_admins);
 
 async fn history(app: &TestApp, who: &Session, id: &str) -> Value {
     let (s, h) = app
@@ -88,15 +67,11 @@ async fn history_when(
     id: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = std::time::Instant::now() + surge_testkit::eventually_timeout();
-    loop {
+    surge_testkit::eventually_some(|| async {
         let h = history(app, who, id).await;
-        if done(&h) {
-            return h;
-        }
-        assert!(std::time::Instant::now() < deadline, "still {h}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        done(&h).then_some(h)
+    })
+    .await
 }
 
 async fn balance(app: &TestApp, who: &Session) -> i64 {

@@ -1,5 +1,5 @@
 //! What community takes from outside the foundation, as the configuration names it: the
-//! object store for images and the automatic proof verifier (`[community.verifier]`).
+//! object store for images (`[s3]`, else `<data_dir>/objects`) and the automatic proof verifier (`[community.verifier]`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,10 @@ pub(crate) fn ports(
     Ok(surge_community::Ports {
         users,
         notifier,
-        objects: Arc::new(Objects::local(&cfg.data_dir.join("objects"))?),
+        objects: Arc::new(match &cfg.s3 {
+            Some(s3) => Objects::s3(s3).context("configuring [s3]")?,
+            None => Objects::local(&cfg.data_dir.join("objects"))?,
+        }),
         verifier,
     })
 }

@@ -12,6 +12,7 @@ use surge_identity::oauth::ProviderConfig;
 use surge_infra::chat::SlackConfig;
 use surge_infra::jobs::JobSourceConfig;
 use surge_infra::mail::SmtpConfig;
+use surge_infra::objects::S3Config;
 use surge_infra::payment::KakaoPayConfig;
 use surge_infra::weather::WeatherAlertsConfig;
 
@@ -156,6 +157,9 @@ pub struct Config {
     pub careers: CareersSettings,
     /// `[community.verifier]`: an automatic check of mission proofs (off when absent).
     pub community: CommunitySettings,
+    /// `[s3]`: uploaded objects (community images) in an S3-compatible bucket instead
+    /// of `<data_dir>/objects`; several instances need a shared store.
+    pub s3: Option<S3Config>,
 }
 
 /// The `[community]` table. Env form: `SURGE_COMMUNITY__VERIFIER__BASE_URL=…`.
@@ -328,6 +332,7 @@ impl Default for Config {
             billing_schedule_every_secs: 30,
             careers: CareersSettings::default(),
             community: CommunitySettings::default(),
+            s3: None,
         }
     }
 }

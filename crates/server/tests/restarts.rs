@@ -331,7 +331,7 @@ fn describe(answers: &[Answer]) -> String {
     format!("{by:?}")
 }
 
-async fn redis_restart(backend: Backend) {
+async fn redis_killed_under_load_recovers_without_a_restart(backend: Backend) {
     let mut redis = Owned::redis().await;
     let url = redis.url("redis");
     let Some(app) = TestApp::spawn_on(backend, |cfg| {
@@ -397,7 +397,7 @@ async fn redis_restart(backend: Backend) {
     );
 }
 
-async fn nats_restart(backend: Backend) {
+async fn nats_killed_under_load_recovers_without_a_restart(backend: Backend) {
     let mut nats = Owned::nats().await;
     let url = nats.url("nats");
     let Some(app) = TestApp::spawn_on(backend, |cfg| {
@@ -439,30 +439,7 @@ async fn nats_restart(backend: Backend) {
     );
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident => $run:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn embedded() {
-                $run(Backend::Embedded).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                $run(Backend::Postgres).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn mysql() {
-                $run(Backend::Mysql).await;
-            }
-        }
-    )*};
-}
-
-on_every_backend! {
-    redis_killed_under_load_recovers_without_a_restart => redis_restart,
-    nats_killed_under_load_recovers_without_a_restart => nats_restart,
-}
+surge_testkit::on_every_backend!(
+    redis_killed_under_load_recovers_without_a_restart,
+    nats_killed_under_load_recovers_without_a_restart,
+);

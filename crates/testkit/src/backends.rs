@@ -64,6 +64,40 @@ pub fn nats_url() -> Option<String> {
     optional_service("SURGE_TEST_NATS_URL")
 }
 
+/// An S3-compatible service (moto in CI) for the scaled backends' objects; required
+/// alongside them under `SURGE_TEST_REQUIRE_BACKENDS=1`.
+pub fn s3_url() -> Option<String> {
+    optional_service("SURGE_TEST_S3_URL")
+}
+
+/// A bucket on the S3 service at `url`, created if missing (moto takes an unsigned
+/// `PUT /bucket`), with a prefix of its own: one test's objects apart from another's.
+pub async fn s3_config(url: &str) -> surge_infra::objects::S3Config {
+    let url = url.trim_end_matches('/');
+    let bucket = "surge-test";
+    let created = reqwest::Client::new()
+        .put(format!("{url}/{bucket}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the S3 service at {url} is unreachable: {e}"));
+    assert!(
+        created.status().is_success() || created.status() == reqwest::StatusCode::CONFLICT,
+        "creating bucket {bucket} at {url}: {}",
+        created.status()
+    );
+    surge_infra::objects::S3Config {
+        endpoint: Some(url.to_owned()),
+        bucket: bucket.into(),
+        region: "us-east-1".into(),
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".to_owned().into(),
+        prefix: format!("t-{}", uuid::Uuid::new_v4().simple()),
+        path_style: true,
+        timeout_ms: 10_000,
+        retries: 2,
+    }
+}
+
 fn optional_service(var: &str) -> Option<String> {
     let v = std::env::var(var).ok().filter(|v| !v.is_empty());
     assert!(
@@ -80,4 +114,30 @@ pub fn eventually_timeout() -> std::time::Duration {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(10);
     std::time::Duration::from_secs(secs)
+}
+
+/// One test per backend (`embedded`, `postgres`, `mysql`) for each story: a function
+/// `async fn story(backend: Backend)` next to the invocation. A scaled backend that is
+/// not configured is skipped by the story's `spawn_on` (a failure under
+/// `SURGE_TEST_REQUIRE_BACKENDS=1`).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn embedded() {
+                    super::$story($crate::Backend::Embedded).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$story($crate::Backend::Postgres).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn mysql() {
+                    super::$story($crate::Backend::Mysql).await;
+                }
+            }
+        )*
+    };
 }

@@ -20,7 +20,8 @@ use surge_server::App;
 pub use surge_server::{config, Config};
 
 pub use backends::{
-    backends_required, configured_or_skip, eventually_timeout, nats_url, redis_url, Backend,
+    backends_required, configured_or_skip, eventually_timeout, nats_url, redis_url, s3_config,
+    s3_url, Backend,
 };
 pub use {reqwest, serde_json};
 
@@ -163,6 +164,9 @@ impl TestApp {
             if let Some(r) = redis_url() {
                 cfg.redis_url = Some(SecretString::from(r));
                 cfg.redis_prefix = format!("surge-test:{unique}:");
+            }
+            if let Some(u) = s3_url() {
+                cfg.s3 = Some(s3_config(&u).await);
             }
             if let Some(n) = nats_url() {
                 nats = Some((n.clone(), format!("surge-test-{unique}")));
@@ -431,11 +435,24 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    eventually_some(|| {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// Polls `check` every 20 ms until it gives a value; panics after [`eventually_timeout`].
+pub async fn eventually_some<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
     let limit = eventually_timeout();
     let deadline = std::time::Instant::now() + limit;
     loop {
-        if check().await {
-            return;
+        if let Some(found) = check().await {
+            return found;
         }
         assert!(
             std::time::Instant::now() < deadline,
