@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use facets::FacetCounter;
 use filters::Filters;
-use results::{answer_key, ids_of, page_of, Found, Snippets};
+use results::{answer_key, ids_of, internal, page_of, Found, Snippets, ID_HI, ID_LO};
 pub use results::{FacetCount, Facets, Highlights, PostingHit, PostingResults};
 
 use crate::deps::Deps;
@@ -62,11 +62,6 @@ const WEIGHTS: [(&str, f32); 6] = [
     ("location", 1.5),
     ("description", 1.0),
 ];
-
-/// The posting id's two halves (u64 columns): a page's ids are read from the columns,
-/// not from stored documents.
-pub(super) const ID_HI: &str = "id_hi";
-pub(super) const ID_LO: &str = "id_lo";
 
 struct Fields {
     /// The id as a term (to replace or delete a posting's document).
@@ -129,10 +124,6 @@ pub struct Search {
     /// Recent answers of the index (the page's ids, total, facets) by request and index
     /// generation: a repeated search costs a lookup; any commit starts a new generation.
     answers: moka::future::Cache<String, Arc<Found>>,
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(anyhow::anyhow!("careers search index: {e}"))
 }
 
 impl Search {

@@ -11,9 +11,18 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Searcher};
 use uuid::Uuid;
 
-use super::{internal, ID_HI, ID_LO};
 use crate::entities::posting;
 use crate::postings::{PostingListing, PostingView};
+
+/// The posting id's two halves (u64 columns): a page's ids are read from the columns,
+/// not from stored documents.
+pub(super) const ID_HI: &str = "id_hi";
+pub(super) const ID_LO: &str = "id_lo";
+
+/// An index failure, as a 500 that names the index.
+pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(anyhow::anyhow!("careers search index: {e}"))
+}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FacetCount {
