@@ -19,11 +19,9 @@
 //      MAX_VUS (400), RAMP (30s).
 import http from 'k6/http';
 import { Counter, Rate, Trend } from 'k6/metrics';
+import { baseUrl, posInt } from './lib.js';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(BASE_URL)) {
-  throw new Error(`BASE_URL must be a loopback address, got ${BASE_URL}`);
-}
+const BASE_URL = baseUrl();
 const LIST = `${BASE_URL}/api/v1/careers/postings`;
 const MODEL = __ENV.MODEL || 'open';
 const RATE = posInt('RATE', 1000);
@@ -31,14 +29,6 @@ const VUS = posInt('VUS', 1000);
 const MAX_VUS = posInt('MAX_VUS', 400);
 const DURATION = __ENV.DURATION || '60s';
 const RAMP = __ENV.RAMP || '30s';
-
-function posInt(name, dflt) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 const scenarios = {
   open: {

@@ -30,16 +30,11 @@ while [ $# -gt 0 ]; do
 done
 BASE_URL=${BASE_URL%/}
 [[ $MODEL == open || $MODEL == closed ]] || { echo "--model must be open or closed" >&2; exit 2; }
-for n in "$RATE" "$VUS" "$MAX_VUS"; do
-  [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "numbers must be 1..99999, got $n" >&2; exit 2; }
-done
-for d in "$DURATION" "$RAMP"; do
-  [[ $d =~ ^([0-9]+)s$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 600 ] \
-    || { echo "--duration and --ramp must look like 60s (1..600)" >&2; exit 2; }
-done
+. "$HERE/lib.sh"
+need_counts "$RATE" "$VUS" "$MAX_VUS"
+need_secs "$DURATION" "$RAMP"
 SECS=${DURATION%s}
 
-. "$HERE/lib.sh"
 need_loopback_server "$BASE_URL"
 need_k6
 

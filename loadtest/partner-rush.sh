@@ -21,14 +21,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 BASE_URL=${BASE_URL%/}
-for n in "$VUS" "$ROOMS"; do
-  [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "numbers must be 1..99999, got $n" >&2; exit 2; }
-done
+. "$HERE/lib.sh"
+need_counts "$VUS" "$ROOMS"
 [[ $DURATION =~ ^([0-9]+)s$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 600 ] \
   || { echo "--duration must look like 30s (1..600)" >&2; exit 2; }
 SECS=${DURATION%s}
 
-. "$HERE/lib.sh"
 need_loopback_server "$BASE_URL"
 need_k6
 

@@ -8,6 +8,7 @@
 #   loadtest/run.sh partner-rush [--vus 300] [--duration 30s] [--rooms 40]
 #   loadtest/run.sh pages [--vus 8] [--duration 20s]
 #   loadtest/run.sh careers-search [--model open|closed] [--rate 1000] [--duration 60s]
+#   loadtest/run.sh community [--mode radius|votes] [--rate 500] [--duration 60s] [--vus 1000]
 #
 # Start the server first, with the admin the script logs in as, e.g.
 #   SURGE_BOOTSTRAP_ADMIN_EMAIL=admin@surge.local \
@@ -29,9 +30,10 @@ case "$SCENARIO" in
   ticket-open) shift; exec "$HERE/ticket-open.sh" "$@" ;;
   partner-rush) shift; exec "$HERE/partner-rush.sh" "$@" ;;
   careers-search) shift; exec "$HERE/careers-search.sh" "$@" ;;
+  community) shift; exec "$HERE/community.sh" "$@" ;;
   pages) shift; exec "$HERE/pages.sh" "$@" ;;
   -h|--help|"") usage; exit 0 ;;
-  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open, partner-rush, careers-search, pages)" >&2; exit 2 ;;
+  *) echo "unknown scenario: $SCENARIO (known: flash-sale, ticket-open, partner-rush, careers-search, community, pages)" >&2; exit 2 ;;
 esac
 
 VUS=500 DURATION=30s STOCK=1000 BASE_URL=${BASE_URL:-http://127.0.0.1:8080}

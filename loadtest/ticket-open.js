@@ -24,11 +24,9 @@
 import http from 'k6/http';
 import { check, fail, sleep } from 'k6';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
+import { baseUrl, posInt, auth, short, logIn, signUpAndLogIn } from './lib.js';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(BASE_URL)) {
-  throw new Error(`BASE_URL must be a loopback address, got ${BASE_URL}`);
-}
+const BASE_URL = baseUrl();
 const API = `${BASE_URL}/api/v1`;
 const T = `${API}/ticketing`;
 const ADMIN_EMAIL = __ENV.ADMIN_EMAIL || 'admin@surge.local';
@@ -43,14 +41,6 @@ const POLL_S = Number(__ENV.POLL_S || 1);
 // SURGE_LOGIN_MAX_FAILURES_PER_IP (30) logins in flight at once are refused (attempts are
 // counted before the password is checked), so stay below it.
 const CHUNK = posInt('CHUNK', 25);
-
-function posInt(name, dflt) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 export const options = {
   scenarios: {
@@ -91,12 +81,6 @@ const seatsHeld = new Gauge('server_seats_held');
 const seatsTotal = new Gauge('server_seats_total');
 const invariantOk = new Rate('invariant_ok');
 
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
-
-function short(res) {
-  return `${res.status} ${(res.body || res.error || '').toString().slice(0, 300)}`;
-}
-
 function code(res) {
   try {
     return res.json('code');
@@ -110,19 +94,8 @@ function bad(res, what) {
   console.warn(`unexpected ${what}: ${short(res)}`);
 }
 
-function login(email, password, what) {
-  const res = http.post(`${API}/identity/login`, JSON.stringify({ email, password }), {
-    headers: JSON_HEADERS,
-    tags: { name: 'login' },
-  });
-  if (res.status !== 200) fail(`${what} login failed: ${short(res)}`);
-  return res.json('access_token');
-}
-
-const auth = (t, extra) => ({ headers: { ...JSON_HEADERS, Authorization: `Bearer ${t}`, ...(extra || {}) } });
-
 export function setup() {
-  const admin = login(ADMIN_EMAIL, ADMIN_PASSWORD, `admin ${ADMIN_EMAIL}`);
+  const admin = logIn(API, ADMIN_EMAIL, ADMIN_PASSWORD, `admin ${ADMIN_EMAIL}`);
   const runId = Date.now().toString(36);
   const departs = new Date(Date.now() + 3 * 86400e3);
   const arrives = new Date(departs.getTime() + 65 * 60e3);
@@ -149,28 +122,7 @@ export function setup() {
   const flightId = flight.json('id');
 
   const t0 = Date.now();
-  const tokens = [];
-  const password = `k6-${runId}-password`;
-  const email = (i) => `to-${runId}-${i}@loadtest.surge.local`;
-  for (let start = 0; start < VUS; start += CHUNK) {
-    const ids = [];
-    for (let i = start; i < Math.min(VUS, start + CHUNK); i++) ids.push(i);
-    const signups = http.batch(ids.map((i) => ({
-      method: 'POST', url: `${API}/identity/signup`,
-      body: JSON.stringify({ email: email(i), password, nickname: `to${runId}-${i}` }),
-      params: { headers: JSON_HEADERS, tags: { name: 'signup' } },
-    })));
-    signups.forEach((r, k) => { if (r.status !== 201) fail(`signup ${ids[k]} failed: ${short(r)}`); });
-    const logins = http.batch(ids.map((i) => ({
-      method: 'POST', url: `${API}/identity/login`,
-      body: JSON.stringify({ email: email(i), password }),
-      params: { headers: JSON_HEADERS, tags: { name: 'login' } },
-    })));
-    logins.forEach((r, k) => {
-      if (r.status !== 200) fail(`login ${ids[k]} failed: ${short(r)}`);
-      tokens.push(r.json('access_token'));
-    });
-  }
+  const tokens = signUpAndLogIn(API, 'to', runId, VUS, CHUNK);
   const sale = http.post(
     `${T}/sales`,
     JSON.stringify({ flight_id: flightId, admission_rate: RATE, max_active: MAX_ACTIVE, pass_ttl_secs: PASS_TTL }),

@@ -24,12 +24,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 BASE_URL=${BASE_URL%/}
-for n in "$VUS" "$RATE" "$MAX_ACTIVE" "$ROWS"; do
-  [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "numbers must be 1..99999, got $n" >&2; exit 2; }
-done
+. "$HERE/lib.sh"
+need_counts "$VUS" "$RATE" "$MAX_ACTIVE" "$ROWS"
 [ "$ROWS" -le 100 ] || { echo "--rows must be 1..100" >&2; exit 2; }
 
-. "$HERE/lib.sh"
 need_loopback_server "$BASE_URL"
 need_k6
 

@@ -7,6 +7,7 @@ pub mod comments;
 mod deps;
 pub mod domain;
 mod entities;
+pub mod generate;
 pub mod geo;
 mod http;
 pub mod images;
@@ -75,6 +76,8 @@ pub struct Community {
     pub missions: Arc<missions::Missions>,
     pub proofs: Arc<proofs::Proofs>,
     pub points: Arc<points::Points>,
+    /// Synthetic posts for the radius benchmark (`surge community generate`).
+    pub generator: Arc<generate::Generator>,
     trusted_proxy_hops: usize,
 }
 
@@ -117,6 +120,7 @@ pub fn module(
             ports.verifier.is_some(),
         )),
         points: Arc::new(points::Points::new(deps.clone())),
+        generator: Arc::new(generate::Generator::new(deps.clone())),
         images,
         trusted_proxy_hops: cfg.trusted_proxy_hops,
     });

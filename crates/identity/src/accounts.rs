@@ -55,6 +55,15 @@ impl IdentityService {
         Ok(u.into())
     }
 
+    /// The account of `email`, if there is one (for tools: generated data's authors).
+    pub async fn user_id_by_email(&self, email: &Email) -> Result<Option<Uuid>, ApiError> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await?
+            .map(|u| u.id))
+    }
+
     async fn ensure_free(&self, email: &Email, nickname: &Nickname) -> Result<(), ApiError> {
         let by_email = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))

@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: CareersCommand,
     },
+    /// Community maintenance.
+    Community {
+        #[command(subcommand)]
+        command: CommunityCommand,
+    },
     /// Batch jobs.
     Batch {
         #[command(subcommand)]
@@ -110,6 +115,18 @@ enum CareersCommand {
 }
 
 #[derive(Subcommand)]
+enum CommunityCommand {
+    /// Bulk-load synthetic posts across Korea for the radius benchmark (no events),
+    /// written by the account `community-bench@surge.local` (created if missing).
+    /// Running it again adds only those not there yet.
+    Generate {
+        /// How many posts (generated post `n` is always the same, in the same place).
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Create an ADMIN account.
     Create {
@@ -152,6 +169,39 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created admin {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::Community {
+            command: CommunityCommand::Generate { count },
+        } => {
+            let app = build(&cfg, Arc::new(SystemClock)).await?;
+            let email = Email::parse("community-bench@surge.local")?;
+            let author = match app.identity.user_id_by_email(&email).await {
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    let nickname = Nickname::parse("날씨봇")?;
+                    app.identity
+                        .create_user(&email, None, &nickname, Role::User)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .id
+                }
+                Err(e) => anyhow::bail!("{e}"),
+            };
+            let started = std::time::Instant::now();
+            let bar = indicatif::ProgressBar::new(count);
+            let added = app
+                .community
+                .generator
+                .generate(count, &[author], |done| bar.set_position(done))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "added {added} posts in {secs:.1}s ({:.0} rows/s)",
+                added as f64 / secs.max(0.001)
+            );
             Ok(())
         }
         Command::Demo => {
