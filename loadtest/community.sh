@@ -42,17 +42,8 @@ echo "== community ($MODE): $([ "$MODE" = radius ] && echo "$RATE searches/s" ||
 echo "   k6: $K6 ($("$K6" version | head -n1))"
 echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
 
-figures_before "$BASE_URL" "$OUT"
-set +e
-"$K6" run --no-usage-report --address "" \
-  -e BASE_URL="$BASE_URL" -e MODE="$MODE" -e RATE="$RATE" -e DURATION="$DURATION" \
-  -e VUS="$VUS" -e MAX_VUS="$MAX_VUS" \
-  --summary-export "$OUT/summary.json" "$HERE/community.js" > "$OUT/k6.log" 2>&1
-K6_RC=$?
-set -e
-figures_after "$BASE_URL" "$OUT"
+run_k6 community.js -e MODE="$MODE" -e RATE="$RATE" -e DURATION="$DURATION" -e VUS="$VUS" -e MAX_VUS="$MAX_VUS"
 tail -n 40 "$OUT/k6.log"
-[ -s "$OUT/summary.json" ] || { echo "k6 exited with $K6_RC and wrote no summary (see $OUT/k6.log)" >&2; exit 1; }
 
 python3 - "$OUT/summary.json" "$MODE" "$SECS" "$STAMP" <<'PY' | tee "$OUT/report.txt"
 import json, sys

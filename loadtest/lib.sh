@@ -60,3 +60,20 @@ need_secs() {
       || { echo "durations must look like 60s (1..600), got $d" >&2; exit 2; }
   done
 }
+
+# Runs the k6 scenario $1 (a file beside this one) against $BASE_URL with the rest of
+# the arguments (its `-e NAME=value` settings), between the server's figures; its
+# summary lands in $OUT/summary.json, its output in $OUT/k6.log, its exit code in
+# K6_RC (thresholds failed: non-zero). Exits if k6 wrote no summary.
+run_k6() {
+  local script=$1
+  shift
+  figures_before "$BASE_URL" "$OUT"
+  set +e
+  "$K6" run --no-usage-report --address "" -e BASE_URL="$BASE_URL" "$@" \
+    --summary-export "$OUT/summary.json" "$HERE/$script" > "$OUT/k6.log" 2>&1
+  K6_RC=$?
+  set -e
+  figures_after "$BASE_URL" "$OUT"
+  [ -s "$OUT/summary.json" ] || { tail -n 40 "$OUT/k6.log"; echo "k6 exited with $K6_RC and wrote no summary (see $OUT/k6.log)" >&2; exit 1; }
+}

@@ -36,16 +36,8 @@ mkdir -p "$OUT"
 echo "== partner-rush: $VUS VUs, $DURATION, $ROOMS rooms, $BASE_URL"
 echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
 
-figures_before "$BASE_URL" "$OUT"
-set +e
-"$K6" run --no-usage-report --address "" \
-  -e BASE_URL="$BASE_URL" -e VUS="$VUS" -e DURATION="$DURATION" -e ROOMS="$ROOMS" \
-  --summary-export "$OUT/summary.json" "$HERE/partner-rush.js" > "$OUT/k6.log" 2>&1
-K6_RC=$?
-figures_after "$BASE_URL" "$OUT"
-set -e
+run_k6 partner-rush.js -e VUS="$VUS" -e DURATION="$DURATION" -e ROOMS="$ROOMS"
 tail -n 45 "$OUT/k6.log"
-[ -s "$OUT/summary.json" ] || { echo "k6 exited with $K6_RC and wrote no summary (see $OUT/k6.log)" >&2; exit 1; }
 
 python3 - "$OUT/summary.json" "$SECS" "$VUS" "$STAMP" <<'PY' | tee "$OUT/report.txt"
 import json, sys

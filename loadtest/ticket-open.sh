@@ -37,18 +37,8 @@ mkdir -p "$OUT"
 echo "== ticket-open: $VUS VUs, rate $RATE/s, $MAX_ACTIVE inside, $((ROWS * 6)) seats, $BASE_URL"
 echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
 
-figures_before "$BASE_URL" "$OUT"
-set +e
-"$K6" run --no-usage-report --address "" \
-  -e BASE_URL="$BASE_URL" -e VUS="$VUS" -e RATE="$RATE" -e MAX_ACTIVE="$MAX_ACTIVE" -e ROWS="$ROWS" \
-  ${ADMIN_EMAIL:+-e ADMIN_EMAIL="$ADMIN_EMAIL"} ${ADMIN_PASSWORD:+-e ADMIN_PASSWORD="$ADMIN_PASSWORD"} \
-  --summary-export "$OUT/summary.json" \
-  "$HERE/ticket-open.js" > "$OUT/k6.log" 2>&1
-K6_RC=$?
-figures_after "$BASE_URL" "$OUT"
-set -e
+run_k6 ticket-open.js -e VUS="$VUS" -e RATE="$RATE" -e MAX_ACTIVE="$MAX_ACTIVE" -e ROWS="$ROWS" ${ADMIN_EMAIL:+-e ADMIN_EMAIL="$ADMIN_EMAIL"} ${ADMIN_PASSWORD:+-e ADMIN_PASSWORD="$ADMIN_PASSWORD"}
 grep -v 'ADMIT ' "$OUT/k6.log" | tail -n 60
-[ -s "$OUT/summary.json" ] || { echo "k6 exited with $K6_RC and wrote no summary (see $OUT/k6.log)" >&2; exit 1; }
 
 set +e
 python3 - "$OUT/summary.json" "$OUT/k6.log" "$STAMP" "$VUS" <<'PY' | tee "$OUT/report.txt"
