@@ -1,12 +1,14 @@
 //! Posts near me: live posts within a radius of a point, newest first, each with its
 //! great-circle distance. The geohash cells covering the circle (`geo::cover`) narrow
-//! the candidates through an indexed `cellN IN (...)`, newest first, in batches; the
-//! exact distance (MySQL's sphere, `geo::EARTH_RADIUS_M`) decides, in Rust, so the
-//! answer is the same on SQLite, PostgreSQL and MySQL.
+//! the candidates: the newest few of each cell through its `(cellN, created_at, id)`
+//! index, merged, in rounds (a dense cell is never read whole nor sorted); the exact
+//! distance (MySQL's sphere, `geo::EARTH_RADIUS_M`) decides, in Rust, so the answer is
+//! the same on SQLite, PostgreSQL and MySQL.
 
 use std::sync::Arc;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Alias, Asterisk, Order, Query, SelectStatement, UnionType};
+use sea_orm::{ColumnTrait, ConnectionTrait, FromQueryResult, Iterable};
 use surge_kernel::page::{Page, PageQuery};
 use surge_kernel::ApiError;
 use uuid::Uuid;
@@ -16,9 +18,19 @@ use crate::entities::post;
 use crate::geo::{self, Cover};
 use crate::posts::{cursor_of, older_than, parse_cursor, PostView, Posts};
 
-/// Candidates read per query: enough for a page when most candidates are in the
-/// circle (a cover is at most a few times the circle's area).
+/// The most candidates read from one cell (or a band) per round.
 const BATCH: u64 = 200;
+/// Candidates read per round over all cells, in pages: a cover is a few times the
+/// circle's area.
+const PER_PAGE: u64 = 6;
+
+fn cell_of(r: &post::Model, level: usize) -> &str {
+    match level {
+        4 => &r.cell4,
+        5 => &r.cell5,
+        _ => &r.cell6,
+    }
+}
 
 pub struct Nearby {
     db: sea_orm::DatabaseConnection,
@@ -40,52 +52,120 @@ impl Nearby {
     ) -> Result<Page<PostView>, ApiError> {
         let limit = page.limit()?;
         let mut after = parse_cursor(page)?;
-        let narrow = match geo::cover(at.lat(), at.lon(), radius.metres()) {
-            Cover::Cells { level, cells } => {
-                let col = match level {
-                    4 => post::Column::Cell4,
-                    5 => post::Column::Cell5,
-                    _ => post::Column::Cell6,
-                };
-                col.is_in(cells)
-            }
-            Cover::Band { min_lat, max_lat } => post::Column::Latitude.between(min_lat, max_lat),
-        };
+        let cover = geo::cover(at.lat(), at.lon(), radius.metres());
         let mut found: Vec<(post::Model, Option<f64>)> = Vec::new();
-        'scan: loop {
-            let mut q = post::Entity::find()
-                .filter(narrow.clone())
-                .filter(post::Column::DeletedAt.is_null());
-            if let Some(a) = after {
-                q = q.filter(older_than(a));
-            }
-            let rows = q
-                .order_by_desc(post::Column::CreatedAt)
-                .order_by_desc(post::Column::Id)
-                .limit(BATCH)
-                .all(&self.db)
-                .await?;
-            let exhausted = (rows.len() as u64) < BATCH;
+        loop {
+            let (rows, more) = self.candidates(&cover, after, limit).await?;
             for r in rows {
                 after = Some((r.created_at, r.id));
                 let d = geo::distance_m(at.lat(), at.lon(), r.latitude, r.longitude);
                 if d <= radius.metres() {
                     found.push((r, Some(d)));
-                    // One more than a page says whether there is a next one.
-                    if found.len() as u64 > limit {
-                        break 'scan;
-                    }
                 }
             }
-            if exhausted {
+            // One more than a page says whether there is a next one.
+            if found.len() as u64 > limit || !more {
                 break;
             }
         }
+        found.truncate(limit as usize + 1);
         let page = Page::from_rows(found, limit, |(r, _)| cursor_of(r));
         let items = self.posts.views(page.items, viewer, false).await?;
         Ok(Page {
             items,
             next_cursor: page.next_cursor,
         })
+    }
+
+    /// The next live posts of the cover older than `after`, newest first, and whether
+    /// there may be more. Cells: the newest few of each cell, in one statement (one
+    /// `cellN = ?` index range each, `UNION ALL`), so a dense cell is never read whole
+    /// nor sorted; what is certainly in order (every post newer than the oldest cut of
+    /// a cell that had more) comes back. A band: one indexed latitude range.
+    async fn candidates(
+        &self,
+        cover: &Cover,
+        after: Option<(i64, Uuid)>,
+        limit: u64,
+    ) -> Result<(Vec<post::Model>, bool), ApiError> {
+        let live = |q: &mut SelectStatement, per: u64| {
+            q.columns(post::Column::iter())
+                .from(post::Entity)
+                .and_where(post::Column::DeletedAt.is_null())
+                .order_by(post::Column::CreatedAt, Order::Desc)
+                .order_by(post::Column::Id, Order::Desc)
+                .limit(per);
+            if let Some(a) = after {
+                q.cond_where(older_than(a));
+            }
+        };
+        let backend = self.db.get_database_backend();
+        let (level, cells) = match cover {
+            Cover::Band { min_lat, max_lat } => {
+                let mut q = Query::select();
+                live(&mut q, BATCH);
+                q.and_where(post::Column::Latitude.between(*min_lat, *max_lat));
+                let rows = post::Model::find_by_statement(backend.build(&q))
+                    .all(&self.db)
+                    .await?;
+                let more = rows.len() as u64 == BATCH;
+                return Ok((rows, more));
+            }
+            Cover::Cells { level, cells } => (*level, cells),
+        };
+        let col = match level {
+            4 => post::Column::Cell4,
+            5 => post::Column::Cell5,
+            _ => post::Column::Cell6,
+        };
+        // About PER_PAGE pages' worth of candidates in all (a cover is a few times the
+        // circle's area), split over the cells.
+        let per = ((limit + 1) * PER_PAGE / cells.len().max(1) as u64).clamp(8, BATCH);
+        let mut all: Option<SelectStatement> = None;
+        for (i, cell) in cells.iter().enumerate() {
+            let mut one = Query::select();
+            live(&mut one, per);
+            one.and_where(col.eq(cell.as_str()));
+            let member = Query::select()
+                .column(Asterisk)
+                .from_subquery(one, Alias::new(format!("c{i}")))
+                .to_owned();
+            match &mut all {
+                None => all = Some(member),
+                Some(q) => {
+                    q.union(UnionType::All, member);
+                }
+            }
+        }
+        let Some(q) = all else {
+            return Ok((Vec::new(), false));
+        };
+        let mut rows = post::Model::find_by_statement(backend.build(&q))
+            .all(&self.db)
+            .await?;
+        // A cell that gave `per` posts may have older ones: only what is newer than the
+        // newest such cut is certainly complete.
+        let mut last: std::collections::HashMap<&str, ((i64, Uuid), u64)> = Default::default();
+        for r in &rows {
+            let e = last
+                .entry(cell_of(r, level))
+                .or_insert(((r.created_at, r.id), 0));
+            e.1 += 1;
+            e.0 = e.0.min((r.created_at, r.id));
+        }
+        let horizon = last
+            .values()
+            .filter(|(_, n)| *n == per)
+            .map(|(k, _)| *k)
+            .max();
+        let mut rows: Vec<post::Model> = match horizon {
+            Some(h) => rows
+                .drain(..)
+                .filter(|r| (r.created_at, r.id) >= h)
+                .collect(),
+            None => rows,
+        };
+        rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        Ok((rows, horizon.is_some()))
     }
 }

@@ -18,8 +18,8 @@ async fn all_pages(app: &TestApp, query: &str) -> Vec<Value> {
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
-            Some(c) => format!("/api/v1/community/posts?{query}&limit=100&cursor={c}"),
-            None => format!("/api/v1/community/posts?{query}&limit=100"),
+            Some(c) => format!("/api/v1/community/posts?{query}&limit=13&cursor={c}"),
+            None => format!("/api/v1/community/posts?{query}&limit=13"),
         };
         let (s, page) = app.get(&path, None).await;
         assert_eq!(s, StatusCode::OK, "{page}");
