@@ -165,7 +165,7 @@ impl Nearby {
                 .collect(),
             None => rows,
         };
-        rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         Ok((rows, horizon.is_some()))
     }
 }
