@@ -40,6 +40,15 @@ fn cell_at(lat: f64, lon: f64, len: usize) -> String {
     geohash::encode(geohash::Coord { x: lon, y: lat }, len).unwrap_or_default()
 }
 
+/// The latitude/longitude box holding a circle (with a little slack): longitude in one
+/// range, two split at the antimeridian, or the whole round when the circle holds a pole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bounds {
+    pub min_lat: f64,
+    pub max_lat: f64,
+    pub lon_ranges: Vec<(f64, f64)>,
+}
+
 /// How a radius search narrows its candidates.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cover {
@@ -49,11 +58,9 @@ pub enum Cover {
     Band { min_lat: f64, max_lat: f64 },
 }
 
-/// The cells covering the circle of `radius_m` around the point, at the finest stored
-/// level that needs at most [`MAX_CELLS`]. Covers the circle's bounding box in
-/// latitude/longitude (split at the antimeridian, the whole longitude round when the
-/// circle holds a pole), so no point within the radius is outside the cover.
-pub fn cover(lat: f64, lon: f64, radius_m: f64) -> Cover {
+/// The box holding every point within `radius_m` of the point: no point of the circle
+/// is outside it (nor outside the [`cover`] of the cells meeting it).
+pub fn bounds(lat: f64, lon: f64, radius_m: f64) -> Bounds {
     // A little slack, so rounding in the box never drops a point right on the circle.
     let r = radius_m * 1.001 + 1.0;
     let dlat = (r / EARTH_RADIUS_M).to_degrees();
@@ -78,7 +85,21 @@ pub fn cover(lat: f64, lon: f64, radius_m: f64) -> Cover {
             }
         }
     };
-    let (min_lat, max_lat) = (min_lat.max(-90.0), max_lat.min(90.0));
+    Bounds {
+        min_lat: min_lat.max(-90.0),
+        max_lat: max_lat.min(90.0),
+        lon_ranges,
+    }
+}
+
+/// The cells covering the circle of `radius_m` around the point, at the finest stored
+/// level that needs at most [`MAX_CELLS`] (the cells meeting its [`bounds`]).
+pub fn cover(lat: f64, lon: f64, radius_m: f64) -> Cover {
+    let Bounds {
+        min_lat,
+        max_lat,
+        lon_ranges,
+    } = bounds(lat, lon, radius_m);
     for level in LEVELS.iter().rev() {
         if let Some(cells) = cells_in_box(*level, min_lat, max_lat, &lon_ranges) {
             return Cover::Cells {

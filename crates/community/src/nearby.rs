@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, Asterisk, Order, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, ConnectionTrait, FromQueryResult, Iterable};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, FromQueryResult, Iterable};
 use surge_kernel::page::{Page, PageQuery};
 use surge_kernel::ApiError;
 use uuid::Uuid;
@@ -23,6 +23,17 @@ const BATCH: u64 = 200;
 /// Candidates read per round over all cells, in pages: a cover is a few times the
 /// circle's area.
 const PER_PAGE: u64 = 6;
+
+/// Inside the box (checked on each candidate row the cell's index range gives, so a
+/// dense cell mostly outside the circle hands back only what may be in it).
+fn in_bounds(b: &geo::Bounds) -> Condition {
+    let lons = b.lon_ranges.iter().fold(Condition::any(), |c, (w, e)| {
+        c.add(post::Column::Longitude.between(*w, *e))
+    });
+    Condition::all()
+        .add(post::Column::Latitude.between(b.min_lat, b.max_lat))
+        .add(lons)
+}
 
 fn cell_of(r: &post::Model, level: usize) -> &str {
     match level {
@@ -53,9 +64,10 @@ impl Nearby {
         let limit = page.limit()?;
         let mut after = parse_cursor(page)?;
         let cover = geo::cover(at.lat(), at.lon(), radius.metres());
+        let in_box = in_bounds(&geo::bounds(at.lat(), at.lon(), radius.metres()));
         let mut found: Vec<(post::Model, Option<f64>)> = Vec::new();
         loop {
-            let (rows, more) = self.candidates(&cover, after, limit).await?;
+            let (rows, more) = self.candidates(&cover, &in_box, after, limit).await?;
             for r in rows {
                 after = Some((r.created_at, r.id));
                 let d = geo::distance_m(at.lat(), at.lon(), r.latitude, r.longitude);
@@ -85,6 +97,7 @@ impl Nearby {
     async fn candidates(
         &self,
         cover: &Cover,
+        in_box: &Condition,
         after: Option<(i64, Uuid)>,
         limit: u64,
     ) -> Result<(Vec<post::Model>, bool), ApiError> {
@@ -92,6 +105,7 @@ impl Nearby {
             q.columns(post::Column::iter())
                 .from(post::Entity)
                 .and_where(post::Column::DeletedAt.is_null())
+                .cond_where(in_box.clone())
                 .order_by(post::Column::CreatedAt, Order::Desc)
                 .order_by(post::Column::Id, Order::Desc)
                 .limit(per);
