@@ -1,5 +1,6 @@
 //! The community tables. A post keeps its geohash cells of three lengths, each indexed
-//! with the creation time, so a radius search is `cellN IN (...)` newest first; its
+//! with the creation time and the place, so a radius search reads each cell newest
+//! first and passes over what is outside the circle's box in the index; its
 //! counters (votes, views, comments) sit on the row and move by relative updates. One
 //! vote per (post, user); comments point at their post and, for replies, their parent.
 
@@ -11,6 +12,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateCommunityTables),
         Box::new(CreateMissionTables),
         Box::new(AddVerifierNote),
+        Box::new(CoveringCellIndexes),
     ]
 }
 
@@ -323,5 +325,40 @@ impl MigrationTrait for AddVerifierNote {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// A radius search reads the newest posts of each cover cell and keeps those inside
+/// the circle's box: with the place (and `deleted_at`) in the cell indexes, entries
+/// outside are passed over in the index, never looked up in the table.
+struct CoveringCellIndexes;
+
+impl MigrationName for CoveringCellIndexes {
+    fn name(&self) -> &str {
+        "m20261207_000200_community_covering_cell_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CoveringCellIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for level in ["cell4", "cell5", "cell6"] {
+            index(
+                m,
+                &format!("ix_community_posts_{level}_place"),
+                "community_posts",
+                &[level, "created_at", "id", "latitude", "longitude", "deleted_at"],
+                false,
+            )
+            .await?;
+            m.drop_index(
+                Index::drop()
+                    .name(format!("ix_community_posts_{level}"))
+                    .table(a("community_posts"))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
