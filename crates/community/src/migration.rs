@@ -347,7 +347,14 @@ impl MigrationTrait for CoveringCellIndexes {
                 m,
                 &format!("ix_community_posts_{level}_place"),
                 "community_posts",
-                &[level, "created_at", "id", "latitude", "longitude", "deleted_at"],
+                &[
+                    level,
+                    "created_at",
+                    "id",
+                    "latitude",
+                    "longitude",
+                    "deleted_at",
+                ],
                 false,
             )
             .await?;

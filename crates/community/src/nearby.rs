@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use sea_orm::sea_query::{Alias, Asterisk, Order, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, FromQueryResult, Iterable};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, SelectStatement, UnionType};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 use surge_kernel::page::{Page, PageQuery};
 use surge_kernel::ApiError;
 use uuid::Uuid;
@@ -35,11 +35,20 @@ fn in_bounds(b: &geo::Bounds) -> Condition {
         .add(lons)
 }
 
-fn cell_of(r: &post::Model, level: usize) -> &str {
-    match level {
-        4 => &r.cell4,
-        5 => &r.cell5,
-        _ => &r.cell6,
+/// What a round reads of a post: only columns of the cell indexes, so the candidates
+/// come from the index alone; the page's rows are read by id afterwards.
+#[derive(Debug, FromQueryResult)]
+struct Candidate {
+    id: Uuid,
+    created_at: i64,
+    latitude: f64,
+    longitude: f64,
+    cell: String,
+}
+
+impl Candidate {
+    fn key(&self) -> (i64, Uuid) {
+        (self.created_at, self.id)
     }
 }
 
@@ -65,14 +74,14 @@ impl Nearby {
         let mut after = parse_cursor(page)?;
         let cover = geo::cover(at.lat(), at.lon(), radius.metres());
         let in_box = in_bounds(&geo::bounds(at.lat(), at.lon(), radius.metres()));
-        let mut found: Vec<(post::Model, Option<f64>)> = Vec::new();
+        let mut found: Vec<(Uuid, f64)> = Vec::new();
         loop {
             let (rows, more) = self.candidates(&cover, &in_box, after, limit).await?;
             for r in rows {
-                after = Some((r.created_at, r.id));
+                after = Some(r.key());
                 let d = geo::distance_m(at.lat(), at.lon(), r.latitude, r.longitude);
                 if d <= radius.metres() {
-                    found.push((r, Some(d)));
+                    found.push((r.id, d));
                 }
             }
             // One more than a page says whether there is a next one.
@@ -81,6 +90,21 @@ impl Nearby {
             }
         }
         found.truncate(limit as usize + 1);
+        let mut rows = post::Entity::find()
+            .filter(post::Column::Id.is_in(found.iter().map(|(id, _)| *id)))
+            .all(&self.db)
+            .await?;
+        // Withdrawn in between: left out.
+        rows.retain(|r| r.deleted_at.is_none());
+        let order = |id: &Uuid| found.iter().position(|(f, _)| f == id);
+        rows.sort_by_key(|r| order(&r.id));
+        let found: Vec<(post::Model, Option<f64>)> = rows
+            .into_iter()
+            .map(|r| {
+                let d = order(&r.id).map(|i| found[i].1);
+                (r, d)
+            })
+            .collect();
         let page = Page::from_rows(found, limit, |(r, _)| cursor_of(r));
         let items = self.posts.views(page.items, viewer, false).await?;
         Ok(Page {
@@ -100,15 +124,21 @@ impl Nearby {
         in_box: &Condition,
         after: Option<(i64, Uuid)>,
         limit: u64,
-    ) -> Result<(Vec<post::Model>, bool), ApiError> {
-        let live = |q: &mut SelectStatement, per: u64| {
-            q.columns(post::Column::iter())
-                .from(post::Entity)
-                .and_where(post::Column::DeletedAt.is_null())
-                .cond_where(in_box.clone())
-                .order_by(post::Column::CreatedAt, Order::Desc)
-                .order_by(post::Column::Id, Order::Desc)
-                .limit(per);
+    ) -> Result<(Vec<Candidate>, bool), ApiError> {
+        let live = |q: &mut SelectStatement, cell: post::Column, per: u64| {
+            q.columns([
+                post::Column::Id,
+                post::Column::CreatedAt,
+                post::Column::Latitude,
+                post::Column::Longitude,
+            ])
+            .expr_as(Expr::col(cell), Alias::new("cell"))
+            .from(post::Entity)
+            .and_where(post::Column::DeletedAt.is_null())
+            .cond_where(in_box.clone())
+            .order_by(post::Column::CreatedAt, Order::Desc)
+            .order_by(post::Column::Id, Order::Desc)
+            .limit(per);
             if let Some(a) = after {
                 q.cond_where(older_than(a));
             }
@@ -117,9 +147,9 @@ impl Nearby {
         let (level, cells) = match cover {
             Cover::Band { min_lat, max_lat } => {
                 let mut q = Query::select();
-                live(&mut q, BATCH);
+                live(&mut q, post::Column::Cell4, BATCH);
                 q.and_where(post::Column::Latitude.between(*min_lat, *max_lat));
-                let rows = post::Model::find_by_statement(backend.build(&q))
+                let rows = Candidate::find_by_statement(backend.build(&q))
                     .all(&self.db)
                     .await?;
                 let more = rows.len() as u64 == BATCH;
@@ -138,7 +168,7 @@ impl Nearby {
         let mut all: Option<SelectStatement> = None;
         for (i, cell) in cells.iter().enumerate() {
             let mut one = Query::select();
-            live(&mut one, per);
+            live(&mut one, col, per);
             one.and_where(col.eq(cell.as_str()));
             let member = Query::select()
                 .column(Asterisk)
@@ -154,32 +184,36 @@ impl Nearby {
         let Some(q) = all else {
             return Ok((Vec::new(), false));
         };
-        let mut rows = post::Model::find_by_statement(backend.build(&q))
+        let mut rows = Candidate::find_by_statement(backend.build(&q))
             .all(&self.db)
             .await?;
         // A cell that gave `per` posts may have older ones: only what is newer than the
         // newest such cut is certainly complete.
         let mut last: std::collections::HashMap<&str, ((i64, Uuid), u64)> = Default::default();
         for r in &rows {
-            let e = last
-                .entry(cell_of(r, level))
-                .or_insert(((r.created_at, r.id), 0));
+            let e = last.entry(r.cell.as_str()).or_insert((r.key(), 0));
             e.1 += 1;
-            e.0 = e.0.min((r.created_at, r.id));
+            e.0 = e.0.min(r.key());
         }
         let horizon = last
             .values()
             .filter(|(_, n)| *n == per)
             .map(|(k, _)| *k)
             .max();
-        let mut rows: Vec<post::Model> = match horizon {
-            Some(h) => rows
-                .drain(..)
-                .filter(|r| (r.created_at, r.id) >= h)
-                .collect(),
+        let read = rows.len();
+        let mut rows: Vec<Candidate> = match horizon {
+            Some(h) => rows.drain(..).filter(|r| r.key() >= h).collect(),
             None => rows,
         };
-        rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.key()));
+        tracing::debug!(
+            level,
+            cells = cells.len(),
+            per,
+            read,
+            kept = rows.len(),
+            "radius round"
+        );
         Ok((rows, horizon.is_some()))
     }
 }
