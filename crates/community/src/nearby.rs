@@ -116,8 +116,8 @@ impl Nearby {
     /// The next live posts of the cover older than `after`, newest first, and whether
     /// there may be more. Cells: the newest few of each cell, in one statement (one
     /// `cellN = ?` index range each, `UNION ALL`), so a dense cell is never read whole
-    /// nor sorted; what is certainly in order (every post newer than the oldest cut of
-    /// a cell that had more) comes back. A band: one indexed latitude range.
+    /// nor sorted; what is certainly complete (every post no older than the newest cut
+    /// of a cell that had more) comes back. A band: one indexed latitude range.
     async fn candidates(
         &self,
         cover: &Cover,
