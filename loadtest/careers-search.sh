@@ -39,12 +39,7 @@ need_loopback_server "$BASE_URL"
 need_k6
 
 TOTAL=$(curl -fsS "$BASE_URL/api/v1/careers/postings?open=all&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$HERE/results/careers-search-$MODEL-$STAMP"
-mkdir -p "$OUT"
-echo "== careers-search ($MODEL): $([ "$MODEL" = open ] && echo "$RATE searches/s" || echo "ramp to $VUS VUs over $RAMP"), $DURATION, $TOTAL postings, $BASE_URL"
-echo "   k6: $K6 ($("$K6" version | head -n1))"
-echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
+new_results "careers-search-$MODEL" "careers-search ($MODEL): $([ "$MODEL" = open ] && echo "$RATE searches/s" || echo "ramp to $VUS VUs over $RAMP"), $DURATION, $TOTAL postings, $BASE_URL"
 
 run_k6 careers-search.js -e MODEL="$MODEL" -e RATE="$RATE" -e DURATION="$DURATION" -e VUS="$VUS" -e MAX_VUS="$MAX_VUS" -e RAMP="$RAMP"
 tail -n 40 "$OUT/k6.log"

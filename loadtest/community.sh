@@ -35,12 +35,7 @@ SECS=${DURATION%s}
 need_loopback_server "$BASE_URL"
 need_k6
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$HERE/results/community-$MODE-$STAMP"
-mkdir -p "$OUT"
-echo "== community ($MODE): $([ "$MODE" = radius ] && echo "$RATE searches/s" || echo "$VUS voters on one post"), $DURATION, $BASE_URL"
-echo "   k6: $K6 ($("$K6" version | head -n1))"
-echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
+new_results "community-$MODE" "community ($MODE): $([ "$MODE" = radius ] && echo "$RATE searches/s" || echo "$VUS voters on one post"), $DURATION, $BASE_URL"
 
 run_k6 community.js -e MODE="$MODE" -e RATE="$RATE" -e DURATION="$DURATION" -e VUS="$VUS" -e MAX_VUS="$MAX_VUS"
 tail -n 40 "$OUT/k6.log"

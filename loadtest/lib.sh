@@ -77,3 +77,14 @@ run_k6() {
   figures_after "$BASE_URL" "$OUT"
   [ -s "$OUT/summary.json" ] || { tail -n 40 "$OUT/k6.log"; echo "k6 exited with $K6_RC and wrote no summary (see $OUT/k6.log)" >&2; exit 1; }
 }
+
+# Makes this run's results directory, $HERE/results/<$1>-<time> (sets STAMP and OUT),
+# and prints the run's headline $2, k6's version and the machine.
+new_results() {
+  STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+  OUT="$HERE/results/$1-$STAMP"
+  mkdir -p "$OUT"
+  echo "== $2"
+  echo "   k6: $K6 ($("$K6" version | head -n1))"
+  echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
+}

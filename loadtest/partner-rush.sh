@@ -30,11 +30,7 @@ SECS=${DURATION%s}
 need_loopback_server "$BASE_URL"
 need_k6
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$HERE/results/partner-rush-$STAMP"
-mkdir -p "$OUT"
-echo "== partner-rush: $VUS VUs, $DURATION, $ROOMS rooms, $BASE_URL"
-echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
+new_results "partner-rush" "partner-rush: $VUS VUs, $DURATION, $ROOMS rooms, $BASE_URL"
 
 run_k6 partner-rush.js -e VUS="$VUS" -e DURATION="$DURATION" -e ROOMS="$ROOMS"
 tail -n 45 "$OUT/k6.log"

@@ -31,11 +31,7 @@ need_counts "$VUS" "$RATE" "$MAX_ACTIVE" "$ROWS"
 need_loopback_server "$BASE_URL"
 need_k6
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$HERE/results/ticket-open-$STAMP"
-mkdir -p "$OUT"
-echo "== ticket-open: $VUS VUs, rate $RATE/s, $MAX_ACTIVE inside, $((ROWS * 6)) seats, $BASE_URL"
-echo "   machine: $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg); results: $OUT"
+new_results "ticket-open" "ticket-open: $VUS VUs, rate $RATE/s, $MAX_ACTIVE inside, $((ROWS * 6)) seats, $BASE_URL"
 
 run_k6 ticket-open.js -e VUS="$VUS" -e RATE="$RATE" -e MAX_ACTIVE="$MAX_ACTIVE" -e ROWS="$ROWS" ${ADMIN_EMAIL:+-e ADMIN_EMAIL="$ADMIN_EMAIL"} ${ADMIN_PASSWORD:+-e ADMIN_PASSWORD="$ADMIN_PASSWORD"}
 grep -v 'ADMIT ' "$OUT/k6.log" | tail -n 60
