@@ -1,6 +1,6 @@
 //! Where a post is and what "near" means: great-circle distance on MySQL's sphere, and
-//! the geohash cells that cover a circle, so a radius search is an indexed
-//! `cell IN (...)` followed by the exact distance in Rust. Pure Rust.
+//! the geohash cells that cover a circle, so a radius search reads indexed cells
+//! followed by the exact distance in Rust. Pure Rust.
 
 /// The sphere MySQL's `ST_Distance_Sphere` uses by default (metres), so "within 5 km"
 /// means the same here as in the original.
@@ -10,8 +10,9 @@ pub const EARTH_RADIUS_M: f64 = 6_370_986.0;
 /// 4.9 × 4.9 km and 1.2 × 0.6 km at the equator (narrower east–west further north).
 pub const LEVELS: [usize; 3] = [4, 5, 6];
 
-/// At most this many cells go into one `IN (...)`: the finest stored level that covers
-/// a circle with no more is used (5 km in Korea: 12 cells of level 5).
+/// At most this many cells go into one search (one index range each): the finest
+/// stored level that covers a circle with no more is used (5 km in Korea: 12 cells of
+/// level 5).
 pub const MAX_CELLS: usize = 48;
 
 /// Great-circle distance in metres (haversine, on [`EARTH_RADIUS_M`]).
@@ -92,16 +93,17 @@ pub fn bounds(lat: f64, lon: f64, radius_m: f64) -> Bounds {
     }
 }
 
-/// The cells covering the circle of `radius_m` around the point, at the finest stored
-/// level that needs at most [`MAX_CELLS`] (the cells meeting its [`bounds`]).
-pub fn cover(lat: f64, lon: f64, radius_m: f64) -> Cover {
+/// The cells covering a circle's [`bounds`], at the finest stored level that needs at
+/// most [`MAX_CELLS`].
+pub fn cover(b: &Bounds) -> Cover {
     let Bounds {
         min_lat,
         max_lat,
         lon_ranges,
-    } = bounds(lat, lon, radius_m);
+    } = b;
+    let (min_lat, max_lat) = (*min_lat, *max_lat);
     for level in LEVELS.iter().rev() {
-        if let Some(cells) = cells_in_box(*level, min_lat, max_lat, &lon_ranges) {
+        if let Some(cells) = cells_in_box(*level, min_lat, max_lat, lon_ranges) {
             return Cover::Cells {
                 level: *level,
                 cells,
@@ -191,7 +193,7 @@ mod tests {
         ];
         for (lat, lon) in centres {
             for radius in [1.0, 50.0, 1_000.0, 5_000.0, 20_000.0, 50_000.0] {
-                let c = cover(lat, lon, radius);
+                let c = cover(&bounds(lat, lon, radius));
                 // Points on the circle itself, every 3 degrees of bearing.
                 for step in 0..120 {
                     let b = (step as f64 * 3.0).to_radians();
@@ -216,7 +218,7 @@ mod tests {
 
     #[test]
     fn five_km_in_seoul_takes_a_dozen_level_five_cells() {
-        match cover(37.5665, 126.978, 5_000.0) {
+        match cover(&bounds(37.5665, 126.978, 5_000.0)) {
             Cover::Cells { level, cells } => {
                 assert_eq!(level, 5);
                 assert!(cells.len() <= 16, "{}", cells.len());

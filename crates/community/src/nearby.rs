@@ -72,8 +72,9 @@ impl Nearby {
     ) -> Result<Page<PostView>, ApiError> {
         let limit = page.limit()?;
         let mut after = parse_cursor(page)?;
-        let cover = geo::cover(at.lat(), at.lon(), radius.metres());
-        let in_box = in_bounds(&geo::bounds(at.lat(), at.lon(), radius.metres()));
+        let bounds = geo::bounds(at.lat(), at.lon(), radius.metres());
+        let cover = geo::cover(&bounds);
+        let in_box = in_bounds(&bounds);
         let mut found: Vec<(Uuid, f64)> = Vec::new();
         loop {
             let (rows, more) = self.candidates(&cover, &in_box, after, limit).await?;
@@ -145,10 +146,10 @@ impl Nearby {
         };
         let backend = self.db.get_database_backend();
         let (level, cells) = match cover {
-            Cover::Band { min_lat, max_lat } => {
+            // The band is the box's latitude range, which `live` keeps to already.
+            Cover::Band { .. } => {
                 let mut q = Query::select();
                 live(&mut q, post::Column::Cell4, BATCH);
-                q.and_where(post::Column::Latitude.between(*min_lat, *max_lat));
                 let rows = Candidate::find_by_statement(backend.build(&q))
                     .all(&self.db)
                     .await?;

@@ -71,20 +71,27 @@ pub fn s3_url() -> Option<String> {
 }
 
 /// A bucket on the S3 service at `url`, created if missing (moto takes an unsigned
-/// `PUT /bucket`), with a prefix of its own: one test's objects apart from another's.
+/// `PUT /bucket`; once per process), with a prefix of its own: one test's objects apart
+/// from another's.
 pub async fn s3_config(url: &str) -> surge_infra::objects::S3Config {
     let url = url.trim_end_matches('/');
     let bucket = "surge-test";
-    let created = reqwest::Client::new()
-        .put(format!("{url}/{bucket}"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("the S3 service at {url} is unreachable: {e}"));
-    assert!(
-        created.status().is_success() || created.status() == reqwest::StatusCode::CONFLICT,
-        "creating bucket {bucket} at {url}: {}",
-        created.status()
-    );
+    // Once per test process, not once per app.
+    static CREATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CREATED
+        .get_or_init(|| async {
+            let created = reqwest::Client::new()
+                .put(format!("{url}/{bucket}"))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("the S3 service at {url} is unreachable: {e}"));
+            assert!(
+                created.status().is_success() || created.status() == reqwest::StatusCode::CONFLICT,
+                "creating bucket {bucket} at {url}: {}",
+                created.status()
+            );
+        })
+        .await;
     surge_infra::objects::S3Config {
         endpoint: Some(url.to_owned()),
         bucket: bucket.into(),
