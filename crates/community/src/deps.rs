@@ -1,4 +1,4 @@
-//! What the community use cases hold in common: the databases, clock and cache of the
+//! What the community use cases hold in common: the databases and clock of the
 //! foundation, the user directory (authors' nicknames) and the notifier, wired once
 //! (`lib.rs`) and shared.
 
@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use surge_kernel::clock::Clock;
 use surge_kernel::events::OutboxSignal;
 use surge_kernel::module::Foundation;
-use surge_kernel::ports::{Cache, NewNotification, Nicknames, Notifier, UserDirectory};
+use surge_kernel::ports::{NewNotification, Nicknames, Notifier, UserDirectory};
 use surge_kernel::ApiError;
 use uuid::Uuid;
 
@@ -16,7 +16,6 @@ pub(crate) struct Deps {
     pub db: DatabaseConnection,
     pub read_db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
-    pub cache: Arc<dyn Cache>,
     pub users: Arc<dyn UserDirectory>,
     pub notifier: Arc<dyn Notifier>,
     pub outbox: OutboxSignal,
@@ -32,7 +31,6 @@ impl Deps {
             db: f.db.clone(),
             read_db: f.read_db.clone(),
             clock: f.clock.clone(),
-            cache: f.cache.clone(),
             users,
             notifier,
             outbox: f.outbox.clone(),

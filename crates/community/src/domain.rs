@@ -5,7 +5,6 @@
 use sea_orm::sea_query::StringLen;
 use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
-use surge_kernel::Millis;
 use uuid::Uuid;
 
 /// What is wrong with an input. `http.rs` answers coordinates and radius as 400 with
@@ -184,11 +183,6 @@ impl VoteKind {
     pub fn can_become(self, next: VoteKind) -> bool {
         self != next
     }
-}
-
-/// A view counts once per viewer per post in each clock hour: the hour a view falls in.
-pub fn view_hour(now: Millis) -> i64 {
-    now.div_euclid(3_600_000)
 }
 
 /// When in the day a mission is done: each user gets one mission per slot per KST day.
@@ -411,10 +405,8 @@ mod tests {
     }
 
     #[test]
-    fn votes_switch_and_views_count_per_hour() {
+    fn a_vote_switches_to_the_other_kind_only() {
         assert!(VoteKind::Up.can_become(VoteKind::Down));
         assert!(!VoteKind::Down.can_become(VoteKind::Down));
-        assert_eq!(view_hour(3_599_999), 0);
-        assert_eq!(view_hour(3_600_000), 1);
     }
 }

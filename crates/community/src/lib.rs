@@ -111,7 +111,12 @@ pub fn module(
         nearby: Arc::new(nearby::Nearby::new(f.read_db.clone(), posts.clone())),
         posts,
         votes: Arc::new(votes::Votes::new(deps.clone())),
-        views: Arc::new(views::Views::new(deps.clone())),
+        views: Arc::new(views::Views::new(
+            f.db.clone(),
+            f.cache.clone(),
+            f.clock.clone(),
+            views::POSTS,
+        )),
         comments: Arc::new(comments::Comments::new(deps.clone())),
         missions: Arc::new(missions::Missions::new(deps.clone())),
         proofs: Arc::new(proofs::Proofs::new(

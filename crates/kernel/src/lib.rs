@@ -22,6 +22,7 @@ pub mod plans;
 pub mod ports;
 pub mod sql;
 pub mod verifier;
+pub mod views;
 pub mod waiting_room;
 pub mod weather;
 

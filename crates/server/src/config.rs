@@ -160,6 +160,27 @@ pub struct Config {
     /// `[s3]`: uploaded objects (community images) in an S3-compatible bucket instead
     /// of `<data_dir>/objects`; several instances need a shared store.
     pub s3: Option<S3Config>,
+    /// `[resumes.github]` and `[resumes.llm]`: where resumes read public work and who
+    /// writes them (absent: the offline code host and the template writer).
+    pub resumes: ResumesSettings,
+    /// How often the resume writer looks for due jobs (it is also woken by each request).
+    pub resumes_work_every_ms: u64,
+    /// Resumes written at once per instance.
+    pub resumes_work_concurrency: usize,
+    /// How often counted resume views are written (batched).
+    pub resumes_flush_views_every_ms: u64,
+}
+
+/// The `[resumes]` table. Env form: `SURGE_RESUMES__LLM__BASE_URL=…`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ResumesSettings {
+    /// The GitHub REST API (a token raises the rate limit); absent: an offline host
+    /// that makes up three repositories per login (no network).
+    pub github: Option<surge_infra::code_host::GitHubConfig>,
+    /// An OpenAI-compatible chat-completions model; absent: the template writer (no
+    /// AI, labelled `template`) and no AI edits.
+    pub llm: Option<surge_infra::llm::LlmConfig>,
 }
 
 /// The `[community]` table. Env form: `SURGE_COMMUNITY__VERIFIER__BASE_URL=…`.
@@ -333,6 +354,10 @@ impl Default for Config {
             careers: CareersSettings::default(),
             community: CommunitySettings::default(),
             s3: None,
+            resumes: ResumesSettings::default(),
+            resumes_work_every_ms: 2_000,
+            resumes_work_concurrency: 4,
+            resumes_flush_views_every_ms: 1_000,
         }
     }
 }
@@ -355,6 +380,11 @@ impl std::fmt::Debug for Config {
             .field("slack", &self.slack)
             .field("careers_sources", &self.careers.sources)
             .field("chat_weather_alerts", &self.chat.weather_alerts)
+            .field(
+                "resumes_github",
+                &self.resumes.github.as_ref().map(|g| &g.base_url),
+            )
+            .field("resumes_llm", &self.resumes.llm.as_ref().map(|l| &l.model))
             .finish_non_exhaustive()
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod contract;
 pub mod demo;
 pub mod listen;
+mod resumes_ports;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
         all.extend(surge_community::migrations());
         all.extend(surge_chat::migrations());
         all.extend(surge_billing::migrations());
+        all.extend(surge_resumes::migrations());
         all
     }
 }
@@ -72,6 +74,7 @@ pub struct App {
     pub community: Arc<surge_community::Community>,
     pub chat: Arc<surge_chat::Chat>,
     pub billing: Arc<surge_billing::Billing>,
+    pub resumes: Arc<surge_resumes::Resumes>,
     /// The offline weather alert source (`[chat.weather_alerts] source = "fake"`): tests
     /// change it between polls.
     pub weather_alerts: Option<Arc<surge_infra::weather::FakeWeatherAlerts>>,
@@ -448,6 +451,14 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         },
     )?;
 
+    let (resumes_module, resumes) = resumes_ports::module(
+        cfg,
+        &foundation,
+        identity.users.clone(),
+        notifications.notifier.clone(),
+        billing.quota.clone(),
+    )?;
+
     let modules: Vec<Module> = [
         identity_module,
         notifications_module,
@@ -458,6 +469,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         community_module,
         chat_module,
         billing_module,
+        resumes_module,
     ]
     .into_iter()
     .filter(|m| cfg.serves(m.name))
@@ -556,6 +568,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         community,
         chat,
         billing,
+        resumes,
         weather_alerts,
         job_boards,
         deliveries,

@@ -57,6 +57,7 @@ pub struct TestApp {
     pub careers: Arc<surge_careers::Careers>,
     pub community: Arc<surge_community::Community>,
     pub billing: Arc<surge_billing::Billing>,
+    pub resumes: Arc<surge_resumes::Resumes>,
     pub chat: Arc<surge_chat::Chat>,
     /// `[chat.weather_alerts] source = "fake"`: the offline source.
     pub weather_alerts: Option<Arc<surge_infra::weather::FakeWeatherAlerts>>,
@@ -142,6 +143,8 @@ impl TestApp {
             partner_match_every_ms: 50,
             careers_remind_every_ms: 50,
             community_flush_views_every_ms: 50,
+            resumes_flush_views_every_ms: 50,
+            resumes_work_every_ms: 50,
             billing_schedule_every_secs: 0, // tests run the batch themselves
             chat_alert_tick_ms: 3_600_000,  // tests drive `chat.alerts.tick()` themselves
             // A busy test machine can answer a Redis command later than production's
@@ -214,6 +217,7 @@ impl TestApp {
             careers: app.careers.clone(),
             community: app.community.clone(),
             billing: app.billing.clone(),
+            resumes: app.resumes.clone(),
             chat: app.chat.clone(),
             weather_alerts: app.weather_alerts.clone(),
             job_boards: app.job_boards.clone(),
