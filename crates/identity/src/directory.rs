@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use surge_kernel::ports::{UserDirectory, UserSummary};
 use uuid::Uuid;
 
-use crate::entities::user;
+use crate::entities::{oauth_identity, user};
 use crate::service::IdentityService;
 
 /// Reads from the read pool (a replica when there is one). A user whose stored role is
@@ -35,6 +35,16 @@ impl UserDirectory for Directory {
             found.extend(rows.into_iter().map(|u| (u.id, summary(u))));
         }
         Ok(found)
+    }
+
+    async fn linked_login(&self, id: Uuid, provider: &str) -> anyhow::Result<Option<String>> {
+        // From the primary: a user who just signed in with the provider is asking.
+        let link = oauth_identity::Entity::find()
+            .filter(oauth_identity::Column::UserId.eq(id))
+            .filter(oauth_identity::Column::Provider.eq(provider))
+            .one(&self.0.db)
+            .await?;
+        Ok(link.and_then(|l| l.login))
     }
 }
 

@@ -64,6 +64,9 @@ pub mod oauth_identity {
         pub subject: String,
         pub user_id: Uuid,
         pub created_at: i64,
+        /// The login name at the provider (GitHub's `login`), kept current at each
+        /// sign-in; `None` for providers without one.
+        pub login: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

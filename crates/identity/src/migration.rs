@@ -4,7 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateIdentityTables)]
+    vec![Box::new(CreateIdentityTables), Box::new(AddOAuthLogin)]
 }
 
 struct CreateIdentityTables;
@@ -115,5 +115,54 @@ impl MigrationTrait for CreateIdentityTables {
             m.drop_table(Table::drop().table(a(t)).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// The provider's login name beside the (numeric) subject, so other modules can find a
+/// user's GitHub account (resumes).
+struct AddOAuthLogin;
+
+impl MigrationName for AddOAuthLogin {
+    fn name(&self) -> &str {
+        "m20261207_000400_identity_oauth_login"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddOAuthLogin {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("identity_oauth_identities"))
+                .add_column(ColumnDef::new(a("login")).string_len(100).null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_identity_oauth_identities_user")
+                .table(a("identity_oauth_identities"))
+                .col(a("user_id"))
+                .col(a("provider"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("ix_identity_oauth_identities_user")
+                .table(a("identity_oauth_identities"))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(a("identity_oauth_identities"))
+                .drop_column(a("login"))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -395,4 +395,24 @@ on_every_backend! {
         assert_ne!(me["nickname"], "minji_pw");
         assert!(me["nickname"].as_str().unwrap().starts_with("minji_pw"));
     }
+
+    async fn a_resume_asked_without_a_username_reads_the_linked_github_login(backend) {
+        let (fake, _) = fake_github(
+            json!({"id": 4242, "login": "hana-dev", "email": null}),
+            json!([{"email": "hana@example.com", "primary": true, "verified": true, "visibility": null}]),
+        )
+        .await;
+        let Some(app) = github_app(backend, &fake).await else { return };
+        let (s, tokens) = github_login(&app, "good-code").await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let at = tokens["access_token"].as_str();
+        let (s, r) = app.post("/api/v1/resumes", at, json!({"position": "BACKEND"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+        assert_eq!(r["github_username"], "hana-dev");
+        // A password account has no GitHub login to fall back on.
+        let other = app.user("nogithub@example.com", "깃허브없음").await;
+        let (s, b) = app.post("/api/v1/resumes", Some(&other.access), json!({"position": "BACKEND"})).await;
+        assert_problem(s, &b, 422, "validation_failed");
+        assert_eq!((b["field"].as_str(), b["reason"].as_str()), (Some("github_username"), Some("required")));
+    }
 }

@@ -115,6 +115,11 @@ pub trait UserDirectory: Send + Sync + 'static {
         &self,
         ids: &[Uuid],
     ) -> anyhow::Result<std::collections::HashMap<Uuid, UserSummary>>;
+    /// The login name of the account the user linked at `provider` (`github`) by
+    /// signing in with it; `None` when there is none (or the directory keeps no logins).
+    async fn linked_login(&self, _id: Uuid, _provider: &str) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Nicknames of several users, looked up together (one `find_many`): a user who is gone

@@ -18,6 +18,8 @@ pub enum InvalidInput {
     Login,
     #[error("{field} must be an http(s) URL")]
     Url { field: &'static str },
+    #[error("github_username is required unless you signed in with GitHub")]
+    LoginRequired,
 }
 
 impl InvalidInput {
@@ -27,13 +29,14 @@ impl InvalidInput {
             Self::TooMany { .. } => "too_many",
             Self::Login => "invalid_login",
             Self::Url { .. } => "invalid_url",
+            Self::LoginRequired => "required",
         }
     }
 
     pub fn field(&self) -> &'static str {
         match self {
             Self::Length { field, .. } | Self::TooMany { field, .. } | Self::Url { field } => field,
-            Self::Login => "github_username",
+            Self::Login | Self::LoginRequired => "github_username",
         }
     }
 }

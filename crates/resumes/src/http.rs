@@ -81,8 +81,9 @@ pub struct ResumesApi;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateBody {
-    /// The GitHub login whose public work the resume is written from.
-    pub github_username: String,
+    /// The GitHub login whose public work the resume is written from; absent: the
+    /// GitHub account you signed in with.
+    pub github_username: Option<String>,
     pub position: Position,
     pub school_type: Option<SchoolType>,
     /// Your own notes for the writer: at most 10, each 1..=300 characters.
@@ -93,7 +94,11 @@ pub struct CreateBody {
 impl CreateBody {
     pub fn try_into_domain(self) -> Result<NewResume, InvalidInput> {
         Ok(NewResume {
-            login: Login::parse(&self.github_username)?,
+            login: self
+                .github_username
+                .as_deref()
+                .map(Login::parse)
+                .transpose()?,
             brief: Brief {
                 position: self.position,
                 school_type: self.school_type,

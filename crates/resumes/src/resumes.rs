@@ -20,7 +20,9 @@ use surge_kernel::{new_id, rfc3339, ApiError};
 use uuid::Uuid;
 
 use crate::deps::Deps;
-use crate::domain::{Login, Origin, Position, ResumeStatus, SchoolType, Sections, Visibility};
+use crate::domain::{
+    InvalidInput, Login, Origin, Position, ResumeStatus, SchoolType, Sections, Visibility,
+};
 use crate::entities::{like, resume, version};
 use crate::writer::{Brief, Writer};
 
@@ -30,7 +32,8 @@ pub const WRITE_REQUESTED: &str = "resumes.write_requested";
 /// What `POST /api/v1/resumes` asks for, validated.
 #[derive(Debug, Clone)]
 pub struct NewResume {
-    pub login: Login,
+    /// `None`: the login of the GitHub account the user signed in with.
+    pub login: Option<Login>,
     pub brief: Brief,
 }
 
@@ -215,6 +218,17 @@ impl Folder {
     /// and the background writer asked through the outbox.
     #[tracing::instrument(skip_all, fields(user_id = %who.id))]
     pub async fn create(&self, who: &AuthUser, r: NewResume) -> Result<ResumeView, ApiError> {
+        let login = match r.login {
+            Some(l) => l,
+            None => self
+                .deps
+                .users
+                .linked_login(who.id, "github")
+                .await
+                .map_err(ApiError::internal)?
+                .and_then(|l| Login::parse(&l).ok())
+                .ok_or(InvalidInput::LoginRequired)?,
+        };
         let now = self.deps.clock.now_ms();
         let id = new_id();
         let txn = self.deps.db.begin().await?;
@@ -222,7 +236,7 @@ impl Folder {
         let row = resume::ActiveModel {
             id: Set(id),
             owner_id: Set(who.id),
-            github_login: Set(r.login.as_str().to_owned()),
+            github_login: Set(login.as_str().to_owned()),
             position: Set(r.brief.position),
             school_type: Set(r.brief.school_type),
             highlights: Set(serde_json::to_string(&r.brief.highlights).unwrap_or_default()),

@@ -170,3 +170,34 @@ async fn the_openapi_document_lists_the_resume_routes() {
         assert!(doc["paths"][p].is_object(), "{p} missing");
     }
 }
+
+matrix! {
+    async fn a_job_whose_writer_died_is_written_when_its_lease_runs_out(app) {
+        use sea_orm::ConnectionTrait;
+        let owner = app.user("lease@example.com", "임대").await;
+        let (_, r) = ask(&app, &owner, "hana-dev").await;
+        let id = r["id"].as_str().unwrap().to_owned();
+        assert_eq!(settled(&app, &owner, &id).await["status"], "READY");
+        // As if a writer had claimed the job (lease 5 minutes ahead) and then died.
+        let db = &app.app_foundation.db;
+        let lease_end = surge_kernel::clock::Clock::now_ms(app.clock.as_ref()) + 300_000;
+        let rm = match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "$1",
+            _ => "?",
+        };
+        for sql in [
+            format!("UPDATE resumes SET status = 'GENERATING', version = 0, sections = NULL, attempts = 1, due_at = {lease_end} WHERE id = {rm}"),
+            format!("DELETE FROM resume_versions WHERE resume_id = {rm}"),
+        ] {
+            let id: uuid::Uuid = id.parse().unwrap();
+            db.execute(sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, [id.into()])).await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let (_, r) = app.get(&format!("/api/v1/resumes/{id}"), Some(&owner.access)).await;
+        assert_eq!(r["status"], "GENERATING", "nobody takes a job inside its lease: {r}");
+        app.clock.advance_secs(301);
+        let r = settled(&app, &owner, &id).await;
+        assert_eq!((r["status"].as_str(), r["version"].as_i64()), (Some("READY"), Some(1)), "{r}");
+        assert_eq!(rows(&app, "resume_versions", "resume_id", &id).await, 1);
+    }
+}

@@ -45,7 +45,21 @@ impl IdentityService {
                 .one(&self.db)
                 .await?;
         let user = match linked {
-            Some(link) => self.load_user(link.user_id).await?,
+            Some(link) => {
+                if link.login != profile.login {
+                    // Renamed at the provider since the last sign-in.
+                    oauth_identity::Entity::update_many()
+                        .col_expr(
+                            oauth_identity::Column::Login,
+                            sea_orm::sea_query::Expr::value(profile.login.clone()),
+                        )
+                        .filter(oauth_identity::Column::Provider.eq(provider))
+                        .filter(oauth_identity::Column::Subject.eq(profile.subject.clone()))
+                        .exec(&self.db)
+                        .await?;
+                }
+                self.load_user(link.user_id).await?
+            }
             None => self.link_or_create(provider, profile).await?,
         };
         if !user.active {
@@ -106,6 +120,7 @@ impl IdentityService {
                 subject: Set(profile.subject.clone()),
                 user_id: Set(user.id),
                 created_at: Set(now),
+                login: Set(profile.login.clone()),
             }
             .insert(&txn)
             .await?;

@@ -120,6 +120,9 @@ pub struct Profile {
     /// Only a verified email may link to an existing account.
     pub email_verified: bool,
     pub nickname: String,
+    /// The account's login name at the provider (GitHub's `login`), where it has one
+    /// that other services know the person by.
+    pub login: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -378,6 +381,7 @@ pub fn profile_of(kind: ProviderKind, v: &serde_json::Value) -> Option<Profile> 
             // login reads `/user/emails` for the primary verified one.
             email: s(&v["email"]),
             email_verified: false,
+            login: s(&v["login"]),
             subject,
         },
         ProviderKind::Kakao => {
@@ -389,6 +393,7 @@ pub fn profile_of(kind: ProviderKind, v: &serde_json::Value) -> Option<Profile> 
                 email: s(&account["email"]),
                 email_verified: account["is_email_verified"].as_bool().unwrap_or(false)
                     && account["is_email_valid"].as_bool().unwrap_or(true),
+                login: None,
                 subject,
             }
         }
@@ -397,6 +402,7 @@ pub fn profile_of(kind: ProviderKind, v: &serde_json::Value) -> Option<Profile> 
             // 42 addresses are issued by the school.
             email: s(&v["email"]),
             email_verified: true,
+            login: None,
             subject,
         },
     })
