@@ -269,10 +269,9 @@ async fn withdraw(
 #[utoipa::path(post, path = "/api/v1/resumes/{id}/edit", tag = "resumes", operation_id = "resumes_edit", request_body = EditBody,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 202, body = ResumeView), (status = 404, description = "`not_found`", body = Problem),
-        (status = 409, description = "`resume_busy`, `resume_not_ready`", body = Problem),
+        (status = 409, description = "`resume_busy`, `resume_not_ready`, `ai_edit_unavailable` (no language model configured)", body = Problem),
         (status = 422, description = "`validation_failed`", body = Problem),
-        (status = 429, description = "`quota_exceeded`", body = Problem),
-        (status = 503, description = "`ai_edit_unavailable`: no language model configured", body = Problem)))]
+        (status = 429, description = "`quota_exceeded`", body = Problem)))]
 async fn edit(
     State(r): St,
     who: AuthUser,

@@ -314,8 +314,8 @@ impl Folder {
         instruction: String,
     ) -> Result<ResumeView, ApiError> {
         if !self.writer.edits() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            // 409, not 503: nothing is down; this deployment has no model to ask.
+            return Err(ApiError::conflict(
                 "ai_edit_unavailable",
                 "AI edits need a language model, and none is configured ([resumes.llm]); edit the resume by hand with PUT",
             ));

@@ -43,7 +43,7 @@ matrix! {
 
         // No model configured: an AI edit is refused, nothing taken.
         let (s, b) = app.post(&format!("{path}/edit"), Some(&owner.access), json!({"instruction": "더 짧게"})).await;
-        assert_problem(s, &b, 503, "ai_edit_unavailable");
+        assert_problem(s, &b, 409, "ai_edit_unavailable");
         assert_eq!(used(&app, &owner).await, 1);
 
         // A hand edit is the next version; a bad one is refused naming the field.
