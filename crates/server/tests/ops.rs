@@ -198,6 +198,22 @@ async fn openapi_documents_every_route_and_docs_render_offline() {
         ("/api/v1/billing/subscriptions/me", "get"),
         ("/api/v1/billing/subscriptions/me", "delete"),
         ("/api/v1/admin/batch-runs", "get"),
+        ("/api/v1/resumes", "get"),
+        ("/api/v1/resumes", "post"),
+        ("/api/v1/resumes/mine", "get"),
+        ("/api/v1/resumes/{id}", "get"),
+        ("/api/v1/resumes/{id}", "put"),
+        ("/api/v1/resumes/{id}", "patch"),
+        ("/api/v1/resumes/{id}", "delete"),
+        ("/api/v1/resumes/{id}/edit", "post"),
+        ("/api/v1/resumes/{id}/versions", "get"),
+        ("/api/v1/resumes/{id}/likes", "post"),
+        ("/api/v1/resumes/{id}/like", "put"),
+        ("/api/v1/resumes/{id}/like", "delete"),
+        ("/api/v1/resumes/{id}/comments", "get"),
+        ("/api/v1/resumes/{id}/comments", "post"),
+        ("/api/v1/resumes/{id}/comments/{cid}", "patch"),
+        ("/api/v1/resumes/{id}/comments/{cid}", "delete"),
     ];
     for (path, method) in expected {
         assert!(
