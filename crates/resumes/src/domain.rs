@@ -196,6 +196,19 @@ pub enum SchoolType {
     SelfTaught,
 }
 
+impl SchoolType {
+    pub fn korean(self) -> &'static str {
+        match self {
+            SchoolType::HighSchool => "고등학교",
+            SchoolType::Associate => "전문대",
+            SchoolType::Bachelor => "대학교",
+            SchoolType::Graduate => "대학원",
+            SchoolType::Bootcamp => "부트캠프",
+            SchoolType::SelfTaught => "독학",
+        }
+    }
+}
+
 /// How a version came to be.
 #[derive(
     Debug,

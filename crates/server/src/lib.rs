@@ -531,6 +531,7 @@ pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
                     .then(|| notifications.service.clone()),
                 shop: cfg.serves("shop").then(|| shop.clone()),
                 ticketing: cfg.serves("ticketing").then(|| ticketing.clone()),
+                resumes: cfg.serves("resumes").then(|| resumes.clone()),
             },
             surge_web::WebConfig {
                 secure_cookies: cfg.secure_cookies,

@@ -9,7 +9,8 @@
 //! `assets.rs` (embedded CSS/JS with hashed URLs), `account.rs` (sign up, sign in/out,
 //! profile), `bell.rs` (notifications list and the live bell), `shop/` (catalog,
 //! orders, payment, coupons), `ticketing.rs` (flights, seat map, holds, reservations),
-//! `waiting.rs` (a sale's waiting room, live).
+//! `waiting.rs` (a sale's waiting room, live), `resumes.rs` (the community of
+//! resumes, asking for one, a resume with likes, sharing and comments).
 
 // Handlers answer a redirect or an error page as their `Err`: a whole `Response`.
 #![allow(clippy::result_large_err)]
@@ -20,6 +21,7 @@ pub mod bell;
 mod errors;
 pub mod messages;
 pub mod page;
+pub mod resumes;
 pub mod session;
 pub mod shop;
 pub mod ticketing;
@@ -41,6 +43,7 @@ pub struct Handles {
     pub notifications: Option<Arc<surge_notifications::inbox::NotificationService>>,
     pub shop: Option<Arc<surge_shop::Shop>>,
     pub ticketing: Option<Arc<surge_ticketing::Ticketing>>,
+    pub resumes: Option<Arc<surge_resumes::Resumes>>,
 }
 
 #[derive(Clone)]
@@ -85,6 +88,9 @@ pub fn router(h: Handles, cfg: WebConfig, f: &surge_kernel::module::Foundation) 
     }
     if web.h.ticketing.is_some() {
         pages = pages.merge(ticketing::routes()).merge(waiting::routes());
+    }
+    if web.h.resumes.is_some() {
+        pages = pages.merge(resumes::routes());
     }
     pages
         .layer(axum::middleware::from_fn_with_state(

@@ -47,6 +47,17 @@ pub fn korean(code: &str) -> &'static str {
         "sale_closed" => "판매가 끝났습니다.",
         "invalid_state" => "지금 상태에서는 할 수 없는 작업입니다.",
         "rate_limited" => "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+        // resumes
+        "quota_exceeded" => {
+            "오늘 쓸 수 있는 생성·AI 수정 횟수를 다 썼습니다. 내일 00시(KST)에 다시 채워집니다."
+        }
+        "resume_busy" => "이력서를 작성하는 중입니다. 끝난 뒤에 다시 시도해 주세요.",
+        "resume_not_ready" => "아직 작성된 이력서가 없습니다.",
+        "resume_changed" => "그 사이 이력서가 바뀌었습니다. 다시 열어 주세요.",
+        "ai_edit_unavailable" => {
+            "AI 수정을 쓸 수 없습니다(언어 모델이 설정되지 않음). 직접 고쳐 주세요."
+        }
+        "not_owner" => "이력서 주인만 할 수 있습니다.",
         // general
         "validation_failed" | "bad_request" => "입력한 값을 확인해 주세요.",
         "not_found" => "찾을 수 없습니다.",

@@ -52,6 +52,9 @@ pub async fn render_with(
                             @if web.h.ticketing.is_some() {
                                 li { a href="/flights" { "항공권" } }
                             }
+                            @if web.h.resumes.is_some() {
+                                li { a href="/resumes" { "이력서" } }
+                            }
                             @if let Some(v) = &ctx.viewer {
                                 @if web.h.shop.is_some() {
                                     li { a href="/shop/orders" { "주문 내역" } }
