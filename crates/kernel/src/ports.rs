@@ -95,6 +95,29 @@ pub trait Notifier: Send + Sync + 'static {
     async fn notify(&self, user_id: Uuid, notification: NewNotification) -> anyhow::Result<Uuid>;
 }
 
+/// Sends `n` to `user` once per event: the event is claimed for `consumer` first, so a
+/// redelivery sends nothing; a notification lost to a crash right after the claim is
+/// not sent again (the rule for effects that may be lost, see [`crate::events::claim`]).
+/// A failed send is logged, never retried.
+pub async fn notify_once(
+    db: &sea_orm::DatabaseConnection,
+    consumer: &str,
+    event: &EventEnvelope,
+    now: crate::Millis,
+    notifier: &dyn Notifier,
+    user: Uuid,
+    n: NewNotification,
+) -> anyhow::Result<()> {
+    let Some(txn) = crate::events::claim(db, consumer, event.id, now).await? else {
+        return Ok(());
+    };
+    txn.commit().await?;
+    if let Err(e) = notifier.notify(user, n).await {
+        tracing::warn!(error = %e, event = %event.id, consumer, "a notification was not sent");
+    }
+    Ok(())
+}
+
 /// What other modules may know about a user, without reading identity's tables.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserSummary {

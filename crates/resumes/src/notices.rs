@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use surge_kernel::events::{claim, EventEnvelope};
-use surge_kernel::ports::{EventHandler, NewNotification, Nicknames, Notifier};
+use surge_kernel::events::EventEnvelope;
+use surge_kernel::ports::{notify_once, EventHandler, NewNotification, Nicknames, Notifier};
 use uuid::Uuid;
 
 use crate::comments::COMMENTED;
@@ -95,13 +95,15 @@ impl EventHandler for Notices {
             return Ok(());
         };
         let now = self.deps.clock.now_ms();
-        let Some(txn) = claim(&self.deps.db, CONSUMER, event.id, now).await? else {
-            return Ok(());
-        };
-        txn.commit().await?;
-        if let Err(e) = self.notifier.notify(owner, n).await {
-            tracing::warn!(error = %e, event = %event.id, "a resume notification was not sent");
-        }
-        Ok(())
+        notify_once(
+            &self.deps.db,
+            CONSUMER,
+            event,
+            now,
+            self.notifier.as_ref(),
+            owner,
+            n,
+        )
+        .await
     }
 }

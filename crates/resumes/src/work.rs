@@ -247,17 +247,10 @@ impl Work {
             .filter(resume::Column::DeletedAt.is_null())
     }
 
-    async fn finish(&self, m: &resume::Model, w: Written, now: Millis) -> anyhow::Result<()> {
-        let json = serde_json::to_string(&w.sections)?;
-        let next = m.version + 1;
-        let txn = self.deps.db.begin().await?;
-        let done = self
-            .still_mine(m)
-            .col_expr(resume::Column::Status, Expr::value(ResumeStatus::Ready))
-            .col_expr(resume::Column::Version, Expr::value(next))
-            .col_expr(resume::Column::Sections, Expr::value(json.clone()))
-            .col_expr(resume::Column::Writer, Expr::value(w.writer.clone()))
-            .col_expr(resume::Column::Failure, Expr::value(Option::<String>::None))
+    /// [`still_mine`](Self::still_mine), ending the job: no instruction, lease or use
+    /// left on the row.
+    fn job_over(&self, m: &resume::Model, now: Millis) -> sea_orm::UpdateMany<resume::Entity> {
+        self.still_mine(m)
             .col_expr(
                 resume::Column::PendingInstruction,
                 Expr::value(Option::<String>::None),
@@ -265,6 +258,19 @@ impl Work {
             .col_expr(resume::Column::DueAt, Expr::value(Option::<i64>::None))
             .col_expr(resume::Column::UseTakenAt, Expr::value(Option::<i64>::None))
             .col_expr(resume::Column::UpdatedAt, Expr::value(now))
+    }
+
+    async fn finish(&self, m: &resume::Model, w: Written, now: Millis) -> anyhow::Result<()> {
+        let json = serde_json::to_string(&w.sections)?;
+        let next = m.version + 1;
+        let txn = self.deps.db.begin().await?;
+        let done = self
+            .job_over(m, now)
+            .col_expr(resume::Column::Status, Expr::value(ResumeStatus::Ready))
+            .col_expr(resume::Column::Version, Expr::value(next))
+            .col_expr(resume::Column::Sections, Expr::value(json.clone()))
+            .col_expr(resume::Column::Writer, Expr::value(w.writer.clone()))
+            .col_expr(resume::Column::Failure, Expr::value(Option::<String>::None))
             .exec(&txn)
             .await?;
         if done.rows_affected == 0 {
@@ -290,7 +296,7 @@ impl Work {
         let edit = m.status == ResumeStatus::Editing;
         let txn = self.deps.db.begin().await?;
         let done = self
-            .still_mine(m)
+            .job_over(m, now)
             .col_expr(
                 resume::Column::Status,
                 Expr::value(if edit {
@@ -300,13 +306,6 @@ impl Work {
                 }),
             )
             .col_expr(resume::Column::Failure, Expr::value(Some(reason.clone())))
-            .col_expr(
-                resume::Column::PendingInstruction,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(resume::Column::DueAt, Expr::value(Option::<i64>::None))
-            .col_expr(resume::Column::UseTakenAt, Expr::value(Option::<i64>::None))
-            .col_expr(resume::Column::UpdatedAt, Expr::value(now))
             .exec(&txn)
             .await?;
         if done.rows_affected == 0 {

@@ -72,6 +72,10 @@ matrix! {
         assert_eq!(list["items"][0]["summary"], "분산 시스템을 좋아하는 백엔드 개발자");
         let (_, none) = app.get("/api/v1/resumes?position=FRONTEND", None).await;
         assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
+        let (_, school) = app.get("/api/v1/resumes?school_type=BOOTCAMP&sort=views", None).await;
+        assert_eq!(school["items"][0]["id"], id.as_str(), "{school}");
+        let (_, none) = app.get("/api/v1/resumes?school_type=SELF_TAUGHT", None).await;
+        assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
         for _ in 0..3 {
             let (s, b) = app.get(&path, Some(&other.access)).await;
             assert_eq!((s, b["liked_by_me"].as_bool()), (StatusCode::OK, Some(false)), "{b}");

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use futures::StreamExt;
-use sea_orm::sea_query::{Condition, Expr, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
@@ -244,16 +244,20 @@ impl Batch {
         progress(Progress { done, total });
         let mut after: (Millis, Uuid) = (Millis::MIN, Uuid::nil());
         loop {
+            // The keyset as one row comparison, so the index scan starts right after the
+            // last row of the previous chunk. Spelled `due_at > a OR (due_at = a AND id >
+            // b)`, PostgreSQL started every chunk at the range's beginning and stepped
+            // over the index entries of every row renewed so far (dead until vacuumed):
+            // quadratic, 2,400 subscriptions/s over 1,000,000.
             let rows = subscription::Entity::find()
                 .filter(subscription::Column::DueAt.lte(day_start))
+                .filter(subscription::Column::DueAt.gte(after.0))
                 .filter(
-                    Condition::any()
-                        .add(subscription::Column::DueAt.gt(after.0))
-                        .add(
-                            Condition::all()
-                                .add(subscription::Column::DueAt.eq(after.0))
-                                .add(subscription::Column::Id.gt(after.1)),
-                        ),
+                    Expr::tuple([
+                        Expr::col(subscription::Column::DueAt).into(),
+                        Expr::col(subscription::Column::Id).into(),
+                    ])
+                    .gt(Expr::tuple([Expr::value(after.0), Expr::value(after.1)])),
                 )
                 .order_by_asc(subscription::Column::DueAt)
                 .order_by_asc(subscription::Column::Id)

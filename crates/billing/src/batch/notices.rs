@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
 use surge_kernel::clock::Clock;
-use surge_kernel::events::{claim, EventEnvelope};
-use surge_kernel::ports::{EventHandler, NewNotification, Notifier};
+use surge_kernel::events::EventEnvelope;
+use surge_kernel::ports::{notify_once, EventHandler, NewNotification, Notifier};
 use uuid::Uuid;
 
 use super::chunk::{TOPIC_CHARGE_FAILED, TOPIC_DOWNGRADED, TOPIC_RENEWED};
@@ -62,13 +62,16 @@ impl EventHandler for Notices {
             return Ok(());
         };
         let user: Uuid = serde_json::from_value(event.payload["user_id"].clone())?;
-        let Some(txn) = claim(&self.db, CONSUMER, event.id, self.clock.now_ms()).await? else {
-            return Ok(());
-        };
-        txn.commit().await?;
-        if let Err(e) = self.notifier.notify(user, n).await {
-            tracing::warn!(error = %e, event = %event.id, "a billing notification was not sent");
-        }
-        Ok(())
+        let now = self.clock.now_ms();
+        notify_once(
+            &self.db,
+            CONSUMER,
+            event,
+            now,
+            self.notifier.as_ref(),
+            user,
+            n,
+        )
+        .await
     }
 }
